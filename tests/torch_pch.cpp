@@ -1,0 +1,1 @@
+// Source of the Torch precompiled header shared by the Torch tests.
