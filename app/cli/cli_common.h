@@ -26,8 +26,11 @@ struct CliContext
 void registerConfigCommands(CLI::App &app, CliContext &ctx);
 void registerRunsCommands(CLI::App &app, CliContext &ctx);
 void registerDataCommands(CLI::App &app, CliContext &ctx);
+void registerTokenizeCommands(CLI::App &app, CliContext &ctx); // cmd_tokenize.cpp
 #ifdef GENREC_HAVE_TRAINER
+/// Engine groups (cmd_engine.cpp calls each of these).
 void registerEngineCommands(CLI::App &app, CliContext &ctx);
+void registerModelCommands(CLI::App &app, CliContext &ctx);    // cmd_model.cpp: forward, bench
 #endif
 
 /// Prints a JSON document on stdout (pretty when stdout is a terminal).

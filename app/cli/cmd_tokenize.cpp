@@ -1,0 +1,11 @@
+#include "app/cli/cli_common.h"
+
+namespace genrec::app {
+
+void registerTokenizeCommands(CLI::App &app, CliContext &ctx)
+{
+    (void)app;
+    (void)ctx;
+}
+
+} // namespace genrec::app
