@@ -29,7 +29,7 @@ void checkField(const FieldSpec &f, const RunConfig &c, std::vector<ConfigProble
     const FieldValue v = f.get(c);
     auto checkNumber = [&](double x) {
         if (!std::isfinite(x)) {
-            out.push_back({f.key, "must be a finite number", "", "", 0});
+            out.push_back({f.key, "must be a finite number", f.help, "", 0});
             return;
         }
         if (f.min && x < *f.min)
