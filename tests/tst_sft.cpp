@@ -1,0 +1,253 @@
+// SFT: prompt goldens (fixed / compat), label masking, memorisation, resume equality, stop, NaN.
+#include "core/common/error.h"
+#include "core/config/run_config_yaml.h"
+#include "core/data/synth.h"
+#include "core/store/run_store.h"
+#include "training/engine/pipeline.h"
+#include "training/sft/prompts.h"
+#include "training/sft/sft_data.h"
+
+#include <QtTest/QtTest>
+
+#include <filesystem>
+
+using namespace genrec;
+
+namespace {
+
+core::Dataset tinyDataset()
+{
+    core::Dataset ds;
+    ds.name = "Office_Products";
+    for (int i = 1; i <= 3; ++i) {
+        core::Item it;
+        it.id = i;
+        it.title = "Pen " + std::to_string(i);
+        it.sidTokens = {"<a_" + std::to_string(i) + ">", "<b_0>", "<c_" + std::to_string(i * 2) + ">"};
+        for (const auto &t : it.sidTokens)
+            it.sid += t;
+        ds.items.push_back(it);
+    }
+    ds.train.push_back(core::Sample{"u1", {1, 2}, 3, 2});
+    ds.buildIndex();
+    return ds;
+}
+
+const char *const kPre = "Below is an instruction that describes a task, paired with an input that provides further "
+                         "context. Write a response that appropriately completes the request. \n\n### Instruction:\n";
+
+core::RunConfig tinyConfig(const std::string &dir, int64_t maxSteps)
+{
+    core::RunConfig c;
+    c.modelNameOrPath = "preset:tiny";
+    c.datasetDir = dir + "/data";
+    c.outputDir = dir + "/out";
+    c.stages = {"sft"};
+    c.numThreads = 2;
+    c.cutoffLen = 256;
+    c.sft.tasks = {"sid_seq2sid"};
+    c.sft.evalMaxSamples = 16;
+    c.sft.earlyStoppingPatience = 0;
+    auto &t = c.sft.train;
+    t.maxSteps = maxSteps;
+    t.perDeviceTrainBatchSize = 8;
+    t.perDeviceEvalBatchSize = 16;
+    t.gradientAccumulationSteps = 2;
+    t.learningRate = 3e-3;
+    t.warmupSteps = 5;
+    t.lrSchedulerType = "cosine";
+    t.evalSteps = 10;
+    t.saveSteps = 10;
+    t.saveTotalLimit = 2;
+    return c;
+}
+
+std::string makeData(const QTemporaryDir &tmp)
+{
+    core::SynthOptions o;
+    o.users = 40;
+    o.items = 32;
+    core::writeSynthDataset(tmp.path().toStdString() + "/data", o);
+    return tmp.path().toStdString();
+}
+
+std::vector<double> series(core::RunStore &store, int64_t run, const std::string &key)
+{
+    std::vector<double> v;
+    for (const auto &p : store.metricSeries(run, key))
+        v.push_back(p.value);
+    return v;
+}
+
+} // namespace
+
+class TestSft : public QObject
+{
+    Q_OBJECT
+
+private Q_SLOTS:
+    void promptGoldensFixed()
+    {
+        const auto ds = tinyDataset();
+        const auto ex = train::buildSftExamples(ds, "train", {"sid_seq2sid", "title2sid", "sid2title"},
+                                                train::PromptTemplate::Fixed, "office products", 1);
+        QCOMPARE(ex.size(), size_t(1 + 3 + 3));
+        QCOMPARE(ex[0].preamble, std::string(kPre) + "Can you predict the next possible item that the user may expect?\n\n");
+        QCOMPARE(ex[0].user, std::string("### User Input: \nThe user has interacted with items <a_1><b_0><c_2>, <a_2><b_0><c_4> "
+                                         "in chronological order. Can you predict the next possible item that the user may expect?"
+                                         "\n\n### Response:\n"));
+        QCOMPARE(ex[0].response, std::string("<a_3><b_0><c_6>\n"));
+        QCOMPARE(ex[1].user, std::string("### User Input: \nWhich item has the title: Pen 1?\n\n### Response:\n"));
+        QCOMPARE(ex[1].response, std::string("<a_1><b_0><c_2>\n"));
+        QCOMPARE(ex[4].user, std::string("### User Input: \nWhat is the title of item \"<a_1><b_0><c_2>\"?\n\n### Response:\n"));
+        for (const auto &e : ex) // B2 fixed: no prompt ends with (or contains) its answer
+            QVERIFY(e.user.find(e.response) == std::string::npos);
+        // B3: one next-SID wording
+        const auto shared = train::nextSidPrompt(train::PromptTemplate::Fixed, {"<a_1><b_0><c_2>", "<a_2><b_0><c_4>"});
+        QCOMPARE(shared.user, ex[0].user);
+        QCOMPARE(shared.preamble, ex[0].preamble);
+    }
+
+    void promptGoldensCompat()
+    {
+        const auto ds = tinyDataset();
+        const auto ex = train::buildSftExamples(ds, "train", {"title2sid", "title_seq2title", "title_seq2sid", "sid_seq2title"},
+                                                train::PromptTemplate::Compat, "office products", 1);
+        QCOMPARE(ex.size(), size_t(3 + 1 + 1 + 1));
+        // bug B2 reproduced: the answer follows "### Response:\n" in the prompt
+        QCOMPARE(ex[0].user, std::string("### User Input: \nWhich item has the title: Pen 1?\n\n### Response:\n<a_1><b_0><c_2>\n"));
+        QCOMPARE(ex[3].user, std::string("### User Input: \nThe user has palyed the following office productss before: "
+                                         "\"Pen 1\",\t\"Pen 2\"\n\n### Response:\n"));
+        QCOMPARE(ex[3].response, std::string("\"Pen 3\"\n"));
+        QVERIFY(ex[3].preamble.rfind(kPre, 0) == 0);
+        QVERIFY(ex[3].preamble.size() > 4 && ex[3].preamble.substr(ex[3].preamble.size() - 3) == "\n \n");
+        QCOMPARE(ex[4].user, std::string("### User Input: \nThe user has interacted with the following office products items in "
+                                         "chronological order: \"Pen 1\", \"Pen 2\". Can you predict the next item the user may expect?"
+                                         "\n\n### Response:\n"));
+        QCOMPARE(ex[5].preamble, std::string(kPre) + "Can you recommend the next item for the user based on their interaction history?\n\n");
+        QCOMPARE(ex[5].user, std::string("### User Input: \nThe user has sequentially interacted with items <a_1><b_0><c_2>, <a_2><b_0><c_4>. "
+                                         "Can you recommend the next item for him? Tell me the title of the item\n\n### Response:\n"));
+        QCOMPARE(ex[5].response, std::string("Pen 3\n"));
+    }
+
+    void maskingAndTruncation()
+    {
+        const auto ds = tinyDataset();
+        auto tok = train::BpeTokenizer::trainCompact(train::compactTokenizerCorpus(ds, "office products"), 200);
+        tok.addTokens(ds.sidVocabulary());
+        const auto ex = train::buildSftExamples(ds, "train", {"sid_seq2sid"}, train::PromptTemplate::Fixed, "x", 1)[0];
+        const auto t = train::tokenizeExample(tok, ex, 0);
+        const auto promptLen = tok.encode(ex.preamble).size() + tok.encode(ex.user).size();
+        QCOMPARE(t.inputIds.size(), promptLen + 5); // <a><b><c> "\n" EOS
+        for (size_t i = 0; i < t.labels.size(); ++i)
+            QCOMPARE(t.labels[i], i < promptLen ? train::kIgnoreLabel : t.inputIds[i]);
+        QCOMPARE(t.inputIds.back(), tok.eosTokenId());
+        QCOMPARE(t.inputIds[t.inputIds.size() - 2], tok.encode("\n").at(0));
+        QCOMPARE(t.inputIds[promptLen], tok.tokenToId("<a_3>"));
+        const auto cut = train::tokenizeExample(tok, ex, 7); // left truncation keeps the end
+        QCOMPARE(cut.inputIds.size(), size_t(7));
+        QVERIFY(std::equal(cut.inputIds.begin(), cut.inputIds.end(), t.inputIds.end() - 7));
+        QCOMPARE(cut.labels[0], train::kIgnoreLabel);
+        QCOMPARE(cut.labels[2], t.inputIds[t.inputIds.size() - 5]);
+    }
+
+    void schedule()
+    {
+        QCOMPARE(train::lrMultiplier("linear", 0, 100, 10), 0.0);
+        QCOMPARE(train::lrMultiplier("linear", 5, 100, 10), 0.5);
+        QCOMPARE(train::lrMultiplier("linear", 10, 100, 10), 1.0);
+        QCOMPARE(train::lrMultiplier("linear", 55, 100, 10), 0.5);
+        QCOMPARE(train::lrMultiplier("constant", 90, 100, 10), 1.0);
+        QVERIFY(std::abs(train::lrMultiplier("cosine", 55, 100, 10) - 0.5) < 1e-12);
+        QCOMPARE(train::resolveInterval(0.05, 1490), int64_t(75));
+        QCOMPARE(train::resolveInterval(20, 1490), int64_t(20));
+    }
+
+    void memorisesTinySet()
+    {
+        QTemporaryDir tmp;
+        const std::string dir = makeData(tmp);
+        auto cfg = tinyConfig(dir, 150);
+        cfg.maxSamples = 16;
+        cfg.sft.train.gradientAccumulationSteps = 1;
+        cfg.sft.train.evalSteps = 0;
+        cfg.sft.train.saveSteps = 0;
+        core::RunStore store(dir + "/runs.db");
+        const auto id = train::createTrainingRun(store, cfg, "");
+        const auto r = train::runPipeline(store, id, {}, false);
+        QCOMPARE(r.status, std::string("finished"));
+        const auto loss = series(store, id, "loss");
+        QCOMPARE(loss.size(), size_t(150));
+        qInfo("loss %f -> %f", loss.front(), loss.back());
+        QVERIFY(loss.back() < 0.1);
+        QCOMPARE(store.getRun(id)->status, std::string("finished"));
+        QVERIFY(std::filesystem::exists(dir + "/out/sft/final_checkpoint/model.safetensors"));
+        QVERIFY(std::filesystem::exists(dir + "/out/sid_tokens.json"));
+    }
+
+    void resumeEqualsUninterrupted()
+    {
+        QTemporaryDir tmp;
+        const std::string dir = makeData(tmp);
+        core::RunStore store(dir + "/runs.db");
+        auto cfgA = tinyConfig(dir, 20);
+        cfgA.outputDir = dir + "/a";
+        const auto a = train::createTrainingRun(store, cfgA, "");
+        QCOMPARE(train::runPipeline(store, a, {}, false).status, std::string("finished"));
+
+        auto cfgB = tinyConfig(dir, 20);
+        cfgB.outputDir = dir + "/b";
+        const auto b = train::createTrainingRun(store, cfgB, "");
+        int64_t seen = 0;
+        train::EngineHooks hooks;
+        hooks.onProgress = [&](const train::StageProgress &p) { seen = p.step; };
+        hooks.stopRequested = [&] { return seen >= 10; };
+        const auto stopped = train::runPipeline(store, b, hooks, false);
+        QCOMPARE(stopped.status, std::string("stopped"));
+        QCOMPARE(stopped.exitCode, 130);
+        QCOMPARE(store.getRun(b)->status, std::string("stopped"));
+        QCOMPARE(series(store, b, "loss").size(), size_t(10));
+        const auto resumed = train::runPipeline(store, b, {}, true);
+        QCOMPARE(resumed.status, std::string("finished"));
+        const auto la = series(store, a, "loss"), lb = series(store, b, "loss");
+        QCOMPARE(la.size(), size_t(20));
+        QCOMPARE(lb.size(), size_t(20));
+        for (size_t i = 0; i < la.size(); ++i)
+            QCOMPARE(lb[i], la[i]); // bit-identical
+        QCOMPARE(series(store, b, "eval_loss"), series(store, a, "eval_loss"));
+        QVERIFY(la.back() < la.front());
+    }
+
+    void stopRequestFromStore()
+    {
+        QTemporaryDir tmp;
+        const std::string dir = makeData(tmp);
+        core::RunStore store(dir + "/runs.db");
+        const auto id = train::createTrainingRun(store, tinyConfig(dir, 20), "");
+        store.requestStop(id);
+        const auto r = train::runPipeline(store, id, {}, false);
+        QCOMPARE(r.status, std::string("stopped"));
+        QCOMPARE(series(store, id, "loss").size(), size_t(1));
+        QCOMPARE(store.checkpoints(id).size(), size_t(1));
+    }
+
+    void nonFiniteLossFails()
+    {
+        QTemporaryDir tmp;
+        const std::string dir = makeData(tmp);
+        core::RunStore store(dir + "/runs.db");
+        auto cfg = tinyConfig(dir, 20);
+        cfg.sft.train.learningRate = 1e30;
+        cfg.sft.train.warmupSteps = 0;
+        cfg.sft.train.maxGradNorm = 0;
+        const auto id = train::createTrainingRun(store, cfg, "");
+        const auto r = train::runPipeline(store, id, {}, false);
+        QCOMPARE(r.status, std::string("failed"));
+        QCOMPARE(r.exitCode, 1);
+        QVERIFY2(r.error.find("at step ") != std::string::npos, r.error.c_str());
+        QCOMPARE(store.getRun(id)->status, std::string("failed"));
+    }
+};
+
+QTEST_GUILESS_MAIN(TestSft)
+#include "tst_sft.moc"

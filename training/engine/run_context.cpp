@@ -1,0 +1,130 @@
+#include "training/engine/run_context.h"
+
+#include "core/common/error.h"
+#include "core/data/synth.h"
+#include "training/model/model_loading.h"
+#include "training/runtime/threads.h"
+#include "training/sft/prompts.h"
+
+#include <nlohmann/json.hpp>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+namespace fs = std::filesystem;
+
+namespace genrec::train {
+
+namespace {
+constexpr int kCompactMerges = 1500; ///< merges of a preset's compact tokenizer
+}
+
+void RunContext::event(const std::string &stage, int64_t step, const std::string &kind,
+                       const std::string &message, const std::string &payloadJson) const
+{
+    if (!store)
+        return;
+    core::EventRow row;
+    row.runId = runId;
+    row.stage = stage;
+    row.step = step;
+    row.wallTime = core::unixNow();
+    row.kind = kind;
+    row.message = message;
+    row.payloadJson = payloadJson;
+    store->addEvent(row);
+}
+
+std::string demoDatasetDir()
+{
+    if (const char *x = std::getenv("XDG_DATA_HOME"); x && *x)
+        return (fs::path(x) / "genrec" / "demo").string();
+    const char *home = std::getenv("HOME");
+    return (fs::path(home && *home ? home : ".") / ".local" / "share" / "genrec" / "demo").string();
+}
+
+core::Dataset loadRunDataset(const core::RunConfig &config, std::string *resolvedDir)
+{
+    std::string dir = config.datasetDir;
+    if (dir.empty()) {
+        dir = demoDatasetDir();
+        if (!fs::exists(fs::path(dir) / "index")) {
+            core::SynthOptions opts; // the embedded demo: 500 users, 192 items, seed 7
+            core::writeSynthDataset(dir, opts);
+        }
+    }
+    if (resolvedDir)
+        *resolvedDir = dir;
+    return core::loadDataset(dir, config.dataset);
+}
+
+std::vector<std::string> compactTokenizerCorpus(const core::Dataset &dataset, const std::string &category)
+{
+    std::vector<std::string> lines;
+    for (const auto &it : dataset.items) {
+        lines.push_back(it.title);
+        lines.push_back("\"" + it.title + "\"");
+    }
+    // one example of every task (the envelope text repeats, so its words become single tokens)
+    core::Dataset probe;
+    probe.items = dataset.items;
+    probe.buildIndex();
+    const size_t rows = std::min<size_t>(dataset.train.size(), 64);
+    probe.train.assign(dataset.train.begin(), dataset.train.begin() + static_cast<std::ptrdiff_t>(rows));
+    for (auto tmpl : {PromptTemplate::Fixed, PromptTemplate::Compat}) {
+        for (const auto &ex : buildSftExamples(probe, "train", sftTaskNames(), tmpl, category, 1, 16)) {
+            lines.push_back(ex.preamble);
+            lines.push_back(ex.user);
+            lines.push_back(ex.response);
+        }
+    }
+    return lines;
+}
+
+void setupRunContext(RunContext &ctx)
+{
+    const auto &cfg = ctx.config;
+    setThreadCount(static_cast<int>(cfg.numThreads));
+    ctx.dataset = loadRunDataset(cfg, &ctx.datasetDir);
+    const auto sidVocab = ctx.dataset.sidVocabulary();
+    const std::string category = cfg.category.empty() ? ctx.dataset.categoryPhrase() : cfg.category;
+    const std::string &spec = cfg.modelNameOrPath;
+    CausalLmLoadOptions load;
+    load.seed = static_cast<uint64_t>(cfg.seed);
+    if (spec.rfind("preset:", 0) == 0) {
+        ctx.tokenizer = BpeTokenizer::trainCompact(compactTokenizerCorpus(ctx.dataset, category), kCompactMerges);
+        ctx.tokenizer.addTokens(sidVocab);
+        load.presetVocabSize = ctx.tokenizer.size();
+        ctx.model = loadCausalLm(spec, load);
+    } else {
+        ctx.tokenizer = BpeTokenizer::load(spec);
+        ctx.tokenizer.addTokens(sidVocab);
+        if (cfg.trainFromScratch)
+            core::throwBadInput("train_from_scratch: not supported yet for model folders",
+                                "use a preset:NAME model for from-scratch training");
+        ctx.model = loadCausalLm(spec, load);
+        ctx.model->resizeTokenEmbeddings(ctx.tokenizer.size());
+    }
+    ctx.sidTokenIds.clear();
+    ctx.newTokenIds.clear();
+    nlohmann::json map = nlohmann::json::object();
+    for (const auto &tok : sidVocab) {
+        const int32_t id = ctx.tokenizer.tokenToId(tok);
+        ctx.sidTokenIds[tok] = id;
+        ctx.newTokenIds.push_back(id);
+        map[tok] = id;
+    }
+    fs::create_directories(ctx.outputDir);
+    {
+        std::ofstream out(fs::path(ctx.outputDir) / "sid_tokens.json");
+        out << map.dump(1) << "\n";
+    }
+    ctx.event("setup", 0, "sid_tokens",
+              std::to_string(sidVocab.size()) + " SID tokens, ids " +
+                  (ctx.newTokenIds.empty() ? std::string("-") : std::to_string(ctx.newTokenIds.front()) + ".." +
+                                                                    std::to_string(ctx.newTokenIds.back())),
+              nlohmann::json{{"tokenizer_size", ctx.tokenizer.size()}, {"sid_tokens", map}}.dump());
+}
+
+} // namespace genrec::train

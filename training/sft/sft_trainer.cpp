@@ -1,0 +1,442 @@
+#include "training/sft/sft_trainer.h"
+
+#include "core/common/error.h"
+#include "core/store/metric_writer.h"
+#include "training/io/hf_folder_torch.h"
+#include "training/model/model_loading.h"
+#include "training/sft/sft_data.h"
+
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <unistd.h>
+
+namespace fs = std::filesystem;
+
+namespace genrec::train {
+
+namespace {
+
+constexpr const char *kStage = "sft";
+
+double nowSeconds()
+{
+    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+double rssMb()
+{
+    std::ifstream in("/proc/self/statm");
+    long pages = 0, resident = 0;
+    in >> pages >> resident;
+    return static_cast<double>(resident) * static_cast<double>(sysconf(_SC_PAGESIZE)) / (1024.0 * 1024.0);
+}
+
+struct Batch
+{
+    torch::Tensor inputIds;      // [B, T] int64
+    torch::Tensor attentionMask; // [B, T] int64
+    torch::Tensor labels;        // [B, T] int64
+    int64_t supervised = 0;      // labels[:, 1:] != -100
+    int64_t tokens = 0;          // non-padding tokens
+};
+
+/// Left-pads to the longest sequence, rounded up to a multiple of 8.
+Batch collate(const std::vector<const TokenizedExample *> &rows, int32_t pad)
+{
+    size_t longest = 0;
+    for (const auto *r : rows)
+        longest = std::max(longest, r->inputIds.size());
+    const auto len = static_cast<int64_t>((longest + 7) / 8 * 8);
+    const auto b = static_cast<int64_t>(rows.size());
+    Batch batch;
+    batch.inputIds = torch::full({b, len}, static_cast<int64_t>(pad), torch::kLong);
+    batch.attentionMask = torch::zeros({b, len}, torch::kLong);
+    batch.labels = torch::full({b, len}, kIgnoreIndex, torch::kLong);
+    auto ids = batch.inputIds.accessor<int64_t, 2>();
+    auto mask = batch.attentionMask.accessor<int64_t, 2>();
+    auto labels = batch.labels.accessor<int64_t, 2>();
+    for (int64_t i = 0; i < b; ++i) {
+        const auto &r = *rows[static_cast<size_t>(i)];
+        const int64_t off = len - static_cast<int64_t>(r.inputIds.size());
+        for (size_t t = 0; t < r.inputIds.size(); ++t) {
+            ids[i][off + static_cast<int64_t>(t)] = r.inputIds[t];
+            mask[i][off + static_cast<int64_t>(t)] = 1;
+            labels[i][off + static_cast<int64_t>(t)] = r.labels[t];
+            if (t > 0 && r.labels[t] != kIgnoreLabel)
+                ++batch.supervised;
+        }
+        batch.tokens += static_cast<int64_t>(r.inputIds.size());
+    }
+    return batch;
+}
+
+bool lowerIsBetter(const std::string &metric) { return metric.find("loss") != std::string::npos; }
+
+void writeText(const fs::path &path, const std::string &text)
+{
+    std::ofstream out(path, std::ios::binary);
+    out << text;
+    if (!out)
+        core::throwRuntime("cannot write " + path.string(), "check free disk space and permissions");
+}
+
+std::string readText(const fs::path &path)
+{
+    std::ifstream in(path, std::ios::binary);
+    if (!in)
+        core::throwBadInput("cannot read " + path.string(), "the checkpoint is incomplete");
+    return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+} // namespace
+
+double lrMultiplier(const std::string &schedule, int64_t step, int64_t total, int64_t warmup)
+{
+    if (warmup > 0 && step < warmup)
+        return static_cast<double>(step) / static_cast<double>(std::max<int64_t>(1, warmup));
+    if (schedule == "constant")
+        return 1.0;
+    const double progress = static_cast<double>(step - warmup) / static_cast<double>(std::max<int64_t>(1, total - warmup));
+    if (schedule == "cosine")
+        return std::max(0.0, 0.5 * (1.0 + std::cos(M_PI * progress)));
+    return std::max(0.0, static_cast<double>(total - step) / static_cast<double>(std::max<int64_t>(1, total - warmup)));
+}
+
+int64_t resolveInterval(double value, int64_t total)
+{
+    if (value <= 0)
+        return 0;
+    if (value < 1)
+        return std::max<int64_t>(1, static_cast<int64_t>(std::ceil(value * static_cast<double>(total))));
+    return static_cast<int64_t>(value);
+}
+
+struct SftTrainer::Impl
+{
+    RunContext &ctx;
+    std::vector<TokenizedExample> train, valid;
+    std::unique_ptr<torch::optim::AdamW> optimizer;
+    int64_t step = 0;       // optimiser steps done
+    int64_t cursor = 0;     // examples consumed from the shuffled stream
+    int64_t total = 0;
+    int64_t warmup = 0;
+    int64_t evalEvery = 0, saveEvery = 0;
+    double best = std::numeric_limits<double>::quiet_NaN();
+    int64_t badEvals = 0;
+    double lastEvalLoss = -1;
+    std::vector<int64_t> perm; // of the current epoch
+    int64_t permEpoch = -1;
+    std::vector<std::pair<int64_t, std::string>> kept; // (checkpoint id, path), oldest first
+    int64_t bestCheckpointId = -1;
+
+    explicit Impl(RunContext &c) : ctx(c) {}
+
+    const core::TrainArgs &args() const { return ctx.config.sft.train; }
+
+    const TokenizedExample &example(int64_t pos)
+    {
+        const auto n = static_cast<int64_t>(train.size());
+        const int64_t epoch = pos / n;
+        if (epoch != permEpoch) {
+            perm = shuffleIndices(n, static_cast<uint64_t>(ctx.config.seed) + static_cast<uint64_t>(epoch));
+            permEpoch = epoch;
+        }
+        return train[static_cast<size_t>(perm[static_cast<size_t>(pos % n)])];
+    }
+};
+
+SftTrainer::SftTrainer(RunContext &ctx) : m_impl(std::make_unique<Impl>(ctx)) {}
+SftTrainer::~SftTrainer() = default;
+
+int64_t SftTrainer::totalSteps() const { return m_impl->total; }
+
+void SftTrainer::setup(const std::string &resumeDir)
+{
+    auto &d = *m_impl;
+    auto &cfg = d.ctx.config;
+    const auto tmpl = parsePromptTemplate(cfg.promptTemplate);
+    const std::string category = cfg.category.empty() ? d.ctx.dataset.categoryPhrase() : cfg.category;
+    auto examples = buildSftExamples(d.ctx.dataset, "train", cfg.sft.tasks, tmpl, category,
+                                     static_cast<uint64_t>(cfg.seed), cfg.maxSamples);
+    if (examples.empty())
+        core::throwBadInput("sft: no training examples", "check dataset_dir and sft.tasks");
+    d.train = tokenizeExamples(d.ctx.tokenizer, examples, cfg.cutoffLen);
+    auto validExamples = buildSftExamples(d.ctx.dataset, "valid", {"sid_seq2sid"}, tmpl, category,
+                                          static_cast<uint64_t>(cfg.seed), cfg.sft.evalMaxSamples);
+    d.valid = tokenizeExamples(d.ctx.tokenizer, validExamples, cfg.cutoffLen);
+
+    const auto &a = d.args();
+    const int64_t perStep = a.perDeviceTrainBatchSize * a.gradientAccumulationSteps;
+    const auto stepsPerEpoch = (static_cast<int64_t>(d.train.size()) + perStep - 1) / perStep;
+    d.total = a.maxSteps > 0 ? a.maxSteps
+                             : std::max<int64_t>(1, static_cast<int64_t>(std::ceil(a.numTrainEpochs * static_cast<double>(stepsPerEpoch))));
+    d.warmup = a.warmupSteps > 0 ? a.warmupSteps : static_cast<int64_t>(std::ceil(a.warmupRatio * static_cast<double>(d.total)));
+    d.evalEvery = resolveInterval(a.evalSteps, d.total);
+    d.saveEvery = resolveInterval(a.saveSteps, d.total);
+
+    d.ctx.model->train();
+    auto opts = torch::optim::AdamWOptions(a.learningRate)
+                    .betas({a.adamBeta1, a.adamBeta2})
+                    .eps(a.adamEpsilon)
+                    .weight_decay(a.weightDecay);
+    std::vector<torch::Tensor> params;
+    for (auto &p : d.ctx.model->parameters())
+        if (p.requires_grad())
+            params.push_back(p);
+    d.optimizer = std::make_unique<torch::optim::AdamW>(params, opts);
+
+    if (!resumeDir.empty()) {
+        const fs::path dir(resumeDir);
+        auto tensors = loadSafetensors((dir / "model.safetensors").string());
+        std::vector<std::pair<std::string, torch::Tensor>> named(tensors.begin(), tensors.end());
+        d.ctx.model->loadStateDict(named, true, (dir / "model.safetensors").string());
+        torch::load(*d.optimizer, (dir / "optimizer.pt").string());
+        torch::Tensor rng;
+        torch::load(rng, (dir / "rng.pt").string());
+        torch::globalContext().defaultGenerator(torch::kCPU).set_state(rng);
+        const auto st = nlohmann::json::parse(readText(dir / "trainer_state.json"));
+        d.step = st.at("step").get<int64_t>();
+        d.cursor = st.at("cursor").get<int64_t>();
+        d.best = st.at("best").is_null() ? std::numeric_limits<double>::quiet_NaN() : st.at("best").get<double>();
+        d.badEvals = st.at("bad_evals").get<int64_t>();
+        d.lastEvalLoss = st.value("last_eval_loss", -1.0);
+        d.ctx.event(kStage, d.step, "log", "resumed from " + dir.string());
+    }
+}
+
+double SftTrainer::evaluateLoss()
+{
+    auto &d = *m_impl;
+    if (d.valid.empty())
+        return -1;
+    torch::NoGradGuard noGrad;
+    const bool wasTraining = d.ctx.model->is_training();
+    d.ctx.model->eval();
+    const int32_t pad = d.ctx.tokenizer.padTokenId();
+    double sum = 0;
+    int64_t count = 0;
+    const auto bs = static_cast<size_t>(std::max<int64_t>(1, d.args().perDeviceEvalBatchSize));
+    for (size_t i = 0; i < d.valid.size(); i += bs) {
+        std::vector<const TokenizedExample *> rows;
+        for (size_t j = i; j < std::min(d.valid.size(), i + bs); ++j)
+            rows.push_back(&d.valid[j]);
+        Batch b = collate(rows, pad);
+        auto hidden = d.ctx.model->forward(b.inputIds, b.attentionMask); // [B, T, C]
+        sum += causalLmLoss(*d.ctx.model, hidden, b.labels).item<double>() * static_cast<double>(b.supervised);
+        count += b.supervised;
+    }
+    if (wasTraining)
+        d.ctx.model->train();
+    return count ? sum / static_cast<double>(count) : -1;
+}
+
+std::string SftTrainer::saveCheckpoint(const std::string &metric, double value, bool isBest)
+{
+    auto &d = *m_impl;
+    const fs::path root = fs::path(d.ctx.outputDir) / "checkpoints";
+    fs::create_directories(root);
+    const std::string name = std::string(kStage) + "-step" + std::to_string(d.step);
+    const fs::path tmp = root / (name + ".tmp");
+    const fs::path final = root / name;
+    fs::remove_all(tmp);
+    fs::create_directories(tmp);
+    StateDict tensors;
+    for (auto &[key, t] : d.ctx.model->stateDict())
+        tensors[key] = t;
+    saveSafetensors((tmp / "model.safetensors").string(), tensors, DType::F32);
+    torch::save(*d.optimizer, (tmp / "optimizer.pt").string());
+    torch::save(torch::globalContext().defaultGenerator(torch::kCPU).get_state(), (tmp / "rng.pt").string());
+    nlohmann::json st = {{"stage", kStage},
+                         {"step", d.step},
+                         {"cursor", d.cursor},
+                         {"total_steps", d.total},
+                         {"best", std::isnan(d.best) ? nlohmann::json(nullptr) : nlohmann::json(d.best)},
+                         {"bad_evals", d.badEvals},
+                         {"last_eval_loss", d.lastEvalLoss},
+                         {"seed", d.ctx.config.seed}};
+    writeText(tmp / "trainer_state.json", st.dump(2));
+    fs::remove_all(final);
+    fs::rename(tmp, final);
+
+    core::CheckpointRow row;
+    row.runId = d.ctx.runId;
+    row.stage = kStage;
+    row.step = d.step;
+    row.path = final.string();
+    row.metric = metric;
+    row.value = value;
+    const int64_t id = d.ctx.store->addCheckpoint(row);
+    if (isBest) {
+        d.ctx.store->markBestCheckpoint(id);
+        d.bestCheckpointId = id;
+    }
+    d.kept.emplace_back(id, final.string());
+    // save_total_limit: drop the oldest non-best checkpoints (the newest and the best stay).
+    const auto limit = std::max<int64_t>(1, d.args().saveTotalLimit);
+    int64_t nonBest = 0;
+    for (const auto &k : d.kept)
+        nonBest += k.first != d.bestCheckpointId;
+    for (auto it = d.kept.begin(); it != d.kept.end() && nonBest > limit;) {
+        if (it->first == d.bestCheckpointId || it->first == id) {
+            ++it;
+            continue;
+        }
+        fs::remove_all(it->second);
+        d.ctx.store->removeCheckpoint(it->first);
+        it = d.kept.erase(it);
+        --nonBest;
+    }
+    d.ctx.event(kStage, d.step, "checkpoint", final.string(),
+                nlohmann::json{{"path", final.string()}, {"metric", metric}, {"value", value}, {"best", isBest}}.dump());
+    return final.string();
+}
+
+StageResult SftTrainer::train()
+{
+    auto &d = *m_impl;
+    const auto &a = d.args();
+    core::MetricWriter metrics(*d.ctx.store, d.ctx.runId);
+    const int32_t pad = d.ctx.tokenizer.padTokenId();
+    std::string bestKey = d.ctx.config.sft.metricForBestModel;
+    if (bestKey != "eval_loss") {
+        // hr@K / ndcg@K need the ranking evaluator, which this trainer does not run yet.
+        d.ctx.event(kStage, d.step, "warning", "metric_for_best_model " + bestKey +
+                                                   " is not computed during SFT yet: using eval_loss");
+        d.ctx.log("warning: metric_for_best_model " + bestKey + " not available during SFT, using eval_loss");
+        bestKey = "eval_loss";
+    }
+    const bool lower = lowerIsBetter(bestKey);
+    const auto n = static_cast<int64_t>(d.train.size());
+    StageResult result;
+    result.bestMetric = bestKey;
+    d.ctx.event(kStage, d.step, "stage_start", "sft",
+                nlohmann::json{{"total_steps", d.total}, {"examples", n}, {"valid_examples", d.valid.size()}}.dump());
+    double lastLoss = 0;
+    bool stopped = false;
+    while (d.step < d.total) {
+        const double t0 = nowSeconds();
+        const double lr = a.learningRate * lrMultiplier(a.lrSchedulerType, d.step, d.total, d.warmup);
+        for (auto &group : d.optimizer->param_groups())
+            static_cast<torch::optim::AdamWOptions &>(group.options()).lr(lr);
+        std::vector<Batch> micro;
+        int64_t supervised = 0, tokens = 0;
+        for (int64_t m = 0; m < a.gradientAccumulationSteps; ++m) {
+            std::vector<const TokenizedExample *> rows;
+            for (int64_t i = 0; i < a.perDeviceTrainBatchSize; ++i)
+                rows.push_back(&d.example(d.cursor++));
+            micro.push_back(collate(rows, pad));
+            supervised += micro.back().supervised;
+            tokens += micro.back().tokens;
+        }
+        d.optimizer->zero_grad();
+        double loss = 0;
+        for (auto &b : micro) {
+            auto hidden = d.ctx.model->forward(b.inputIds, b.attentionMask); // [B, T, C]
+            auto l = causalLmLoss(*d.ctx.model, hidden, b.labels) *
+                     (static_cast<double>(b.supervised) / static_cast<double>(std::max<int64_t>(1, supervised)));
+            l.backward();
+            loss += l.item<double>();
+        }
+        if (!std::isfinite(loss))
+            core::throwRuntime("sft: non-finite loss (" + std::to_string(loss) + ") at step " + std::to_string(d.step + 1),
+                               "lower learning_rate or check the data; the last good checkpoint is kept");
+        double gradNorm = 0;
+        if (a.maxGradNorm > 0)
+            gradNorm = torch::nn::utils::clip_grad_norm_(d.ctx.model->parameters(), a.maxGradNorm);
+        else {
+            double sq = 0;
+            for (auto &p : d.ctx.model->parameters())
+                if (p.grad().defined())
+                    sq += p.grad().pow(2).sum().item<double>();
+            gradNorm = std::sqrt(sq);
+        }
+        if (!std::isfinite(gradNorm))
+            core::throwRuntime("sft: non-finite gradient norm at step " + std::to_string(d.step + 1),
+                               "lower learning_rate or check the data; the last good checkpoint is kept");
+        d.optimizer->step();
+        ++d.step;
+        lastLoss = loss;
+        const double dt = nowSeconds() - t0;
+        const double epoch = static_cast<double>(d.cursor) / static_cast<double>(n);
+        metrics.add(kStage, d.step, "loss", loss);
+        metrics.add(kStage, d.step, "lr", lr);
+        metrics.add(kStage, d.step, "grad_norm", gradNorm);
+        metrics.add(kStage, d.step, "tokens_per_s", dt > 0 ? static_cast<double>(tokens) / dt : 0);
+        metrics.add(kStage, d.step, "samples_seen", static_cast<double>(d.cursor));
+        metrics.add(kStage, d.step, "epoch", epoch);
+        metrics.add(kStage, d.step, "rss_mb", rssMb());
+
+        bool earlyStop = false;
+        bool improvedNow = false;
+        double metricValue = 0;
+        const bool last = d.step == d.total;
+        if ((d.evalEvery > 0 && d.step % d.evalEvery == 0) || (last && d.evalEvery > 0)) {
+            d.lastEvalLoss = evaluateLoss();
+            metrics.add(kStage, d.step, "eval_loss", d.lastEvalLoss);
+            metricValue = d.lastEvalLoss; // hr/ndcg need the evaluator; eval_loss otherwise
+            const bool improved = std::isnan(d.best) || (lower ? metricValue < d.best : metricValue > d.best);
+            if (improved) {
+                d.best = metricValue;
+                d.badEvals = 0;
+                improvedNow = true;
+            } else if (++d.badEvals >= d.ctx.config.sft.earlyStoppingPatience &&
+                       d.ctx.config.sft.earlyStoppingPatience > 0) {
+                earlyStop = true;
+            }
+        }
+        if (d.ctx.hooks.onProgress)
+            d.ctx.hooks.onProgress({kStage, d.step, d.total, loss, lr, epoch});
+        const bool stopNow = (d.ctx.hooks.stopRequested && d.ctx.hooks.stopRequested()) ||
+                             d.ctx.store->stopRequested(d.ctx.runId);
+        if (improvedNow || (d.saveEvery > 0 && d.step % d.saveEvery == 0) || stopNow || earlyStop || last) {
+            metrics.flush();
+            result.lastCheckpoint = saveCheckpoint(d.lastEvalLoss >= 0 ? bestKey : "", metricValue, improvedNow);
+        }
+        if (earlyStop) {
+            d.ctx.event(kStage, d.step, "log", "early stopping: no improvement of " + bestKey + " in " +
+                                                   std::to_string(d.badEvals) + " evaluations");
+            break;
+        }
+        if (stopNow) {
+            stopped = true;
+            break;
+        }
+    }
+    metrics.flush();
+    result.status = stopped ? "stopped" : "finished";
+    result.steps = d.step;
+    result.lastLoss = lastLoss;
+    result.lastEvalLoss = d.lastEvalLoss;
+    result.bestValue = d.best;
+    return result;
+}
+
+void SftTrainer::cleanup()
+{
+    auto &d = *m_impl;
+    const std::string dir = (fs::path(d.ctx.outputDir) / "sft" / "final_checkpoint").string();
+    fs::create_directories(fs::path(dir).parent_path());
+    saveCausalLm(*d.ctx.model, dir, "float32");
+    d.ctx.tokenizer.save(dir);
+    d.ctx.event(kStage, d.step, "stage_end", "sft", nlohmann::json{{"final_checkpoint", dir}, {"step", d.step}}.dump());
+}
+
+std::string latestCheckpoint(core::RunStore &store, int64_t runId, const std::string &stage)
+{
+    std::string best;
+    int64_t bestStep = -1;
+    for (const auto &c : store.checkpoints(runId))
+        if (c.stage == stage && c.step > bestStep && fs::exists(fs::path(c.path) / "trainer_state.json")) {
+            best = c.path;
+            bestStep = c.step;
+        }
+    return best;
+}
+
+} // namespace genrec::train
