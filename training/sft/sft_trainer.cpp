@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <numbers>
 #include <unistd.h>
 
 namespace fs = std::filesystem;
@@ -104,7 +105,7 @@ double lrMultiplier(const std::string &schedule, int64_t step, int64_t total, in
         return 1.0;
     const double progress = static_cast<double>(step - warmup) / static_cast<double>(std::max<int64_t>(1, total - warmup));
     if (schedule == "cosine")
-        return std::max(0.0, 0.5 * (1.0 + std::cos(M_PI * progress)));
+        return std::max(0.0, 0.5 * (1.0 + std::cos(std::numbers::pi * progress)));
     return std::max(0.0, static_cast<double>(total - step) / static_cast<double>(std::max<int64_t>(1, total - warmup)));
 }
 
