@@ -1,0 +1,109 @@
+#pragma once
+/// @file memory_estimator.h
+/// Predicts the peak memory of one training device for a RunConfig, split into weights,
+/// gradients, optimiser state, activations and fixed overheads, with a fit verdict.
+/// Plain arithmetic (no Torch): the model is described by its dimensions.
+///
+/// Model of what the LibTorch engine holds (E = bytes per stored parameter element, A = bytes
+/// per activation element: fp32 on CPU, bf16 on CUDA when bf16 is on):
+///   weights     all parameters × E; qlora replaces target projections by codes + fp32 scales
+///               (bits/8 + 4/block bytes per element); LoRA adds A/B in fp32.
+///   gradients   trainable tensors × 4 (LoRA A/B) or × E (full); freeze/lora new-token rows get a
+///               dense gradient of the whole table (that is what autograd produces).
+///   optimizer   m and v per trained element: 8 B (adamw_torch, paged_adamw_32bit on CUDA), 2 B +
+///               8/block (adamw_8bit); paged_adamw_32bit on CPU counts 8 B too (its mmap pages are
+///               resident until the kernel needs the memory). ZeRO-2 divides gradients and optimizer
+///               state by the number of GPUs.
+///   activations per token per layer: saved tensors of the eager decoder layer (see
+///               activationElementsPerTokenLayer()) × layers × batch × seq; with checkpointing
+///               only each layer's input plus one layer's full set; plus the logits head over the
+///               supervised tokens (logits, log-softmax and their gradient).
+///   overhead    CUDA context (500 MiB) on CUDA; the LibTorch runtime on CPU (libraries, thread
+///               pools, allocator slack).
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace genrec::core {
+
+struct RunConfig;
+
+/// The dimensions of a Qwen2-family model (the memory-relevant subset of an HF config.json).
+struct ModelDims
+{
+    int64_t vocabSize = 0;
+    int64_t hiddenSize = 0;
+    int64_t intermediateSize = 0;
+    int64_t numLayers = 0;
+    int64_t numHeads = 0;
+    int64_t numKvHeads = 0;
+    int64_t headDim = 0;          ///< 0 = hiddenSize / numHeads
+    bool tieWordEmbeddings = false;
+    bool attentionBias = true;    ///< q/k/v biases (Qwen2)
+
+    int64_t headDimOrDefault() const { return headDim > 0 ? headDim : hiddenSize / numHeads; }
+    /// Elements of one decoder layer's parameters.
+    int64_t layerParameters() const;
+    /// Elements of the target projections of one layer (names as in lora_target).
+    int64_t targetParameters(const std::vector<std::string> &targets) const;
+    /// LoRA A+B elements of one layer for rank r.
+    int64_t loraParameters(const std::vector<std::string> &targets, int64_t rank) const;
+    /// All parameters (tied embeddings counted once).
+    int64_t parameterCount() const;
+};
+
+/// What is being estimated (flattened from RunConfig + the stage's TrainArgs).
+struct EstimateInput
+{
+    ModelDims dims;
+    std::string finetuningType = "full";
+    int64_t loraRank = 8;
+    std::vector<std::string> loraTarget = {"q_proj", "k_proj", "v_proj", "o_proj",
+                                           "gate_proj", "up_proj", "down_proj"};
+    int64_t quantizationBit = 4;
+    int64_t quantizationBlockSize = 64;
+    bool bf16 = false;
+    bool gradientCheckpointing = false;
+    std::string optim = "adamw_torch";
+    int64_t batchSize = 16;       ///< sequences per device per micro-step
+    int64_t seqLen = 512;
+    double supervisedFraction = 0.25; ///< share of tokens with labels (logits head cost)
+    int64_t newTokens = 0;        ///< added SID tokens (freeze / lora embedding rows)
+    std::string device = "cpu";   ///< cpu | cuda
+    int64_t numGpus = 1;
+    int64_t zeroStage = 0;        ///< 0 | 2
+    int64_t optimBlockSize = 256; ///< adamw_8bit block
+};
+
+/// The prediction, in bytes.
+struct MemoryEstimate
+{
+    int64_t weights = 0;
+    int64_t gradients = 0;
+    int64_t optimizer = 0;
+    int64_t activations = 0;
+    int64_t overhead = 0;        ///< CUDA context or CPU runtime
+    int64_t total = 0;
+    int64_t parameters = 0;      ///< total parameter elements (incl. LoRA)
+    int64_t trainable = 0;       ///< trainable elements
+    int64_t deviceBytes = 0;     ///< compared against (0 = not given)
+    bool fits = true;
+};
+
+/// Saved activation elements per token per decoder layer in the eager LibTorch implementation,
+/// with T = sequence length (attention probabilities grow with T).
+double activationElementsPerTokenLayer(const ModelDims &d, int64_t seqLen);
+
+/// The estimate. deviceBytes > 0 sets `fits` (total ≤ deviceBytes).
+MemoryEstimate estimateMemory(const EstimateInput &in, int64_t deviceBytes = 0);
+
+/// The input for a RunConfig's SFT stage: batch = sft.per_device_train_batch_size, seq =
+/// cutoff_len, GPUs = gpu_ids (≥ 1) on cuda.
+EstimateInput estimateInputFor(const RunConfig &config, const ModelDims &dims, int64_t newTokens);
+
+/// The CPU runtime overhead and CUDA context the estimate adds.
+inline constexpr int64_t kCudaContextBytes = 500LL << 20;
+inline constexpr int64_t kCpuRuntimeBytes = 300LL << 20;
+
+} // namespace genrec::core

@@ -1,0 +1,138 @@
+// Memory estimator arithmetic on hand-computed cases.
+#include "core/estimate/memory_estimator.h"
+
+#include <QtTest/QtTest>
+
+using namespace genrec::core;
+
+namespace {
+
+ModelDims dims()
+{
+    ModelDims d;
+    d.vocabSize = 100;
+    d.hiddenSize = 8;
+    d.intermediateSize = 16;
+    d.numLayers = 2;
+    d.numHeads = 2;
+    d.numKvHeads = 1;
+    d.headDim = 4;
+    d.tieWordEmbeddings = true;
+    d.attentionBias = true;
+    return d;
+}
+
+} // namespace
+
+class TestMemoryEstimator : public QObject
+{
+    Q_OBJECT
+
+private Q_SLOTS:
+    void parameterCounts()
+    {
+        const auto d = dims();
+        // q 8×8+8, k 8×4+4, v 8×4+4, o 8×8, gate/up 8×16 each, down 16×8, norms 2×8.
+        const int64_t layer = 72 + 36 + 36 + 64 + 128 + 128 + 128 + 16;
+        QCOMPARE(d.layerParameters(), layer);
+        QCOMPARE(d.parameterCount(), 100 * 8 + 2 * layer + 8);
+        QCOMPARE(d.targetParameters({"q_proj", "v_proj"}), int64_t(64 + 32));
+        QCOMPARE(d.loraParameters({"q_proj", "v_proj"}, 2), int64_t(2 * 16 + 2 * 12));
+    }
+
+    void fullFp32Components()
+    {
+        EstimateInput in;
+        in.dims = dims();
+        in.finetuningType = "full";
+        in.batchSize = 2;
+        in.seqLen = 10;
+        in.supervisedFraction = 0.5;
+        const auto e = estimateMemory(in);
+        const int64_t P = dims().parameterCount();
+        QCOMPARE(e.weights, P * 4);
+        QCOMPARE(e.gradients, P * 4);
+        QCOMPARE(e.optimizer, P * 8);
+        QCOMPARE(e.trainable, P);
+        // Per token per layer: 6C + 3q + 4kv + 4I + 2HT = 48 + 24 + 16 + 64 + 40 = 192.
+        QCOMPARE(activationElementsPerTokenLayer(dims(), 10), 192.0);
+        const double tokens = 20;
+        const double acts = 2 * 192 * tokens * 4 + tokens * 8 * 4 * 3 + tokens * 0.5 * 100 * 4 * 3;
+        QCOMPARE(e.activations, int64_t(acts));
+        QCOMPARE(e.overhead, kCpuRuntimeBytes);
+        QCOMPARE(e.total, e.weights + e.gradients + e.optimizer + e.activations + e.overhead);
+    }
+
+    void zero2HalvesOptimizerOverTwoGpus()
+    {
+        EstimateInput in;
+        in.dims = dims();
+        in.device = "cuda";
+        in.numGpus = 2;
+        in.zeroStage = 0;
+        const auto plain = estimateMemory(in);
+        in.zeroStage = 2;
+        const auto zero = estimateMemory(in);
+        QCOMPARE(zero.optimizer * 2, plain.optimizer);
+        QCOMPARE(zero.gradients * 2, plain.gradients);
+        QCOMPARE(zero.weights, plain.weights);
+        QCOMPARE(zero.overhead, kCudaContextBytes);
+    }
+
+    void checkpointingShrinksActivations()
+    {
+        EstimateInput in;
+        in.dims = dims();
+        in.dims.numLayers = 12;
+        const auto plain = estimateMemory(in);
+        in.gradientCheckpointing = true;
+        const auto ck = estimateMemory(in);
+        QVERIFY(ck.activations < plain.activations / 3);
+        QCOMPARE(ck.weights, plain.weights);
+    }
+
+    void loraFreezeQloraAnd8bit()
+    {
+        EstimateInput in;
+        in.dims = dims();
+        in.newTokens = 10;
+        in.finetuningType = "freeze";
+        auto f = estimateMemory(in);
+        QCOMPARE(f.trainable, int64_t(10 * 8));
+        QCOMPARE(f.optimizer, int64_t(10 * 8 * 8));
+        QCOMPARE(f.gradients, int64_t(100 * 8 * 4)); // dense gradient of the tied table
+
+        in.finetuningType = "lora";
+        in.loraRank = 2;
+        in.loraTarget = {"q_proj", "v_proj"};
+        auto l = estimateMemory(in);
+        const int64_t lp = 2 * (2 * 16 + 2 * 12);
+        QCOMPARE(l.trainable, lp + 80);
+        QCOMPARE(l.weights, dims().parameterCount() * 4 + lp * 4);
+
+        in.finetuningType = "qlora";
+        in.quantizationBit = 4;
+        in.quantizationBlockSize = 64;
+        auto q = estimateMemory(in);
+        const double target = 2 * 96;
+        QCOMPARE(q.weights, int64_t(l.weights - target * 4 + target * (0.5 + 4.0 / 64)));
+
+        in.finetuningType = "full";
+        in.optim = "adamw_8bit";
+        in.optimBlockSize = 256;
+        auto o8 = estimateMemory(in);
+        QCOMPARE(o8.optimizer, int64_t(std::ceil(dims().parameterCount() * (2.0 + 8.0 / 256))));
+    }
+
+    void fitVerdict()
+    {
+        EstimateInput in;
+        in.dims = dims();
+        const auto e = estimateMemory(in, 1LL << 40);
+        QVERIFY(e.fits);
+        QVERIFY(!estimateMemory(in, 1024).fits);
+    }
+};
+
+QTEST_GUILESS_MAIN(TestMemoryEstimator)
+#include "tst_memory_estimator.moc"
