@@ -11,6 +11,7 @@ pkgs=(
     # engine (core + training)
     libtorch-dev libgloo-dev libopenblas0-openmp
     libyaml-cpp-dev libsqlite3-dev nlohmann-json3-dev libspdlog-dev libcli11-dev libpcre2-dev
+    libutf8proc-dev
     # studio (Qt 6 Widgets + QCustomPlot)
     qt6-base-dev qt6-base-dev-tools qt6-tools-dev qt6-tools-dev-tools qt6-l10n-tools
     libqcustomplot-dev libqcustomplot2.1-qt6
