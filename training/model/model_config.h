@@ -28,6 +28,7 @@ struct ModelConfig
     double ropeTheta = 1000000.0;
     bool tieWordEmbeddings = false;
     bool attentionBias = false;       ///< q/k/v projections carry a bias (Qwen2)
+    bool attentionOutputBias = false; ///< o_proj carries a bias (Llama/Qwen3 `attention_bias`)
     bool qkNorm = false;              ///< per-head RMSNorm on q and k (Qwen3)
     std::optional<int64_t> bosTokenId;
     std::optional<int64_t> eosTokenId;
@@ -38,12 +39,39 @@ struct ModelConfig
     int64_t parameterCount() const;
 };
 
+/// One weight of the architecture under its HF checkpoint name.
+struct HfTensorSpec
+{
+    std::string name;           ///< e.g. "model.layers.0.self_attn.q_proj.weight"
+    std::vector<int64_t> shape; ///< e.g. [numAttentionHeads * headDim, hiddenSize]
+};
+
+/// Every weight an HF checkpoint of this architecture holds, in model order: embed_tokens
+/// [V, H]; per layer q/k/v/o_proj (+ biases as configured), q_norm/k_norm [headDim] (Qwen3),
+/// gate/up_proj [I, H], down_proj [H, I], input/post_attention_layernorm [H]; norm [H]; and
+/// lm_head [V, H] unless tieWordEmbeddings. The element counts sum to parameterCount().
+std::vector<HfTensorSpec> hfTensorShapes(const ModelConfig &config);
+
+/// The HF class name ("Qwen2ForCausalLM", …) and `model_type` ("qwen2", …).
+std::string architectureClassName(Architecture architecture);
+std::string architectureModelType(Architecture architecture);
+
+/// Checks internal consistency: positive sizes, heads divisible by KV heads, head_dim set, and
+/// that the flags are ones the architecture can express in a config.json (Qwen2: q/k/v bias and
+/// no o_proj bias or q/k norm; Qwen3: q/k norm; Llama: no q/k norm; Qwen3/Llama: q/k/v and
+/// o_proj bias together). Throws core::Error(BadInput) naming `source` and the field.
+void validateModelConfig(const ModelConfig &config, const std::string &source);
+
 /// Parses an HF `config.json` text. Unsupported settings (rope_scaling, sliding windows, an
 /// activation other than silu, an unknown architecture) throw core::Error(BadInput) naming the
-/// field and `source` (the file path, for messages).
+/// field and `source` (the file path, for messages). Also rejected: quantization_config,
+/// mlp_bias, non-zero attention_dropout, layer_types other than full attention,
+/// partial_rotary_factor != 1. Missing optional fields take transformers' defaults; the five
+/// size fields (vocab_size, hidden_size, intermediate_size, num_hidden_layers,
+/// num_attention_heads) are required.
 ModelConfig parseModelConfigJson(const std::string &jsonText, const std::string &source);
 
-/// Serialises to an HF `config.json` that transformers' from_pretrained loads.
+/// Serialises to an HF `config.json` that transformers' from_pretrained loads (validates first).
 std::string modelConfigToJson(const ModelConfig &config);
 
 /// Built-in from-scratch presets: "preset:tiny" (~1M params), "preset:small" (~10M),
