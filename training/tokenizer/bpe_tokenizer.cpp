@@ -2,6 +2,7 @@
 
 #include "core/common/error.h"
 #include "training/tokenizer/bpe_trainer.h"
+#include "training/tokenizer/qwen2_pretokenizer.h"
 #include "training/tokenizer/regex_splitter.h"
 #include "training/tokenizer/unicode_text.h"
 
@@ -11,7 +12,7 @@
 #include <array>
 #include <bitset>
 #include <cctype>
-#include <chrono>
+#include <ctime>
 #include <deque>
 #include <filesystem>
 #include <fstream>
@@ -28,8 +29,8 @@ using nlohmann::json;
 namespace fs = std::filesystem;
 
 const char *const kQwen2PreTokenizerRegex =
-    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|"
-    "\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}"
+    "| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
 
 namespace {
 
@@ -61,6 +62,66 @@ uint64_t pairKey(int32_t a, int32_t b)
     return (uint64_t(uint32_t(a)) << 32) | uint32_t(b);
 }
 
+/// Open-addressing hash map pair key → MergeInfo: one probe into a flat array per lookup instead
+/// of a node walk, which is most of the cost of BPE on a cold cache.
+class MergeTable
+{
+public:
+    void reserve(std::size_t n)
+    {
+        std::size_t capacity = 16;
+        while (capacity < 2 * n)
+            capacity *= 2;
+        if (capacity > m_keys.size())
+            rehash(capacity);
+    }
+    void insert(uint64_t key, MergeInfo value)
+    {
+        if (2 * (m_size + 1) > m_keys.size())
+            rehash(std::max<std::size_t>(16, 2 * m_keys.size()));
+        std::size_t i = slot(key);
+        while (m_keys[i] != kEmpty && m_keys[i] != key)
+            i = (i + 1) & (m_keys.size() - 1);
+        if (m_keys[i] == kEmpty)
+            ++m_size;
+        m_keys[i] = key;
+        m_values[i] = value;
+    }
+    const MergeInfo *find(uint64_t key) const
+    {
+        if (m_keys.empty())
+            return nullptr;
+        for (std::size_t i = slot(key);; i = (i + 1) & (m_keys.size() - 1)) {
+            if (m_keys[i] == key)
+                return &m_values[i];
+            if (m_keys[i] == kEmpty)
+                return nullptr;
+        }
+    }
+
+private:
+    static constexpr uint64_t kEmpty = ~uint64_t(0); // pairKey(-1, -1): ids are never negative
+    std::size_t slot(uint64_t key) const
+    {
+        return std::size_t((key * 0x9E3779B97F4A7C15ull) >> 32) & (m_keys.size() - 1);
+    }
+    void rehash(std::size_t capacity)
+    {
+        std::vector<uint64_t> keys(capacity, kEmpty);
+        std::vector<MergeInfo> values(capacity);
+        std::swap(keys, m_keys);
+        std::swap(values, m_values);
+        m_size = 0;
+        for (std::size_t i = 0; i < keys.size(); ++i) {
+            if (keys[i] != kEmpty)
+                insert(keys[i], values[i]);
+        }
+    }
+    std::vector<uint64_t> m_keys;
+    std::vector<MergeInfo> m_values;
+    std::size_t m_size = 0;
+};
+
 enum class IdKind : uint8_t { None, Model, Added };
 
 std::string readTextFile(const fs::path &path, const char *what)
@@ -82,6 +143,220 @@ json parseJson(const std::string &text, const std::string &origin)
         core::throwBadInput(origin + ": not valid JSON (" + e.what() + ")",
                             "the file is damaged or truncated; copy it again from the model");
     }
+}
+
+/// tokenizer.json after one SAX pass. model.vocab and model.merges stream into flat vectors (a
+/// DOM of a 150k-entry vocabulary costs more than all the rest of loading); everything else,
+/// including the model's other fields, is an ordinary DOM.
+struct RawTokenizerJson
+{
+    struct Merge
+    {
+        std::string left, right; ///< the string form "a b" keeps the whole string in `left`
+        int parts = 0;           ///< strings seen inside a pair
+        bool pairForm = false;
+        bool bad = false; ///< an element of the wrong JSON type
+    };
+    json doc;
+    bool hasVocab = false; ///< model.vocab was an object
+    bool hasMerges = false; ///< model.merges was an array
+    std::vector<std::pair<std::string, int64_t>> vocab; ///< id -1: not a non-negative integer
+    std::vector<Merge> merges;
+};
+
+class TokenizerSax final : public json::json_sax_t
+{
+public:
+    explicit TokenizerSax(RawTokenizerJson &out) : m_out(out) {}
+
+    std::string error; ///< set when parsing stopped
+
+    bool null() override { return scalar(json(nullptr)); }
+    bool boolean(bool v) override { return scalar(json(v)); }
+    bool number_integer(number_integer_t v) override
+    {
+        if (m_mode == Mode::Vocab) {
+            m_out.vocab.emplace_back(std::move(m_key), v < 0 ? -1 : v);
+            return true;
+        }
+        return scalar(json(v));
+    }
+    bool number_unsigned(number_unsigned_t v) override
+    {
+        if (m_mode == Mode::Vocab) {
+            const auto max = uint64_t(std::numeric_limits<int64_t>::max());
+            m_out.vocab.emplace_back(std::move(m_key), v > max ? -1 : int64_t(v));
+            return true;
+        }
+        return scalar(json(v));
+    }
+    bool number_float(number_float_t v, const string_t &) override { return scalar(json(v)); }
+    bool binary(binary_t &) override { return scalar(json()); }
+    bool string(string_t &v) override
+    {
+        if (m_mode == Mode::Merges) {
+            RawTokenizerJson::Merge m;
+            m.left = std::move(v);
+            m_out.merges.push_back(std::move(m));
+            return true;
+        }
+        if (m_mode == Mode::MergePair) {
+            RawTokenizerJson::Merge &m = m_out.merges.back();
+            if (m.parts == 0)
+                m.left = std::move(v);
+            else if (m.parts == 1)
+                m.right = std::move(v);
+            ++m.parts;
+            return true;
+        }
+        return scalar(json(std::move(v)));
+    }
+    bool key(string_t &k) override
+    {
+        m_key = std::move(k);
+        if (m_mode == Mode::Dom && m_modelObject && !m_stack.empty() &&
+            m_stack.back() == m_modelObject) {
+            m_pendingVocab = m_key == "vocab";
+            m_pendingMerges = m_key == "merges";
+        }
+        return true;
+    }
+    bool start_object(std::size_t) override
+    {
+        if (m_mode == Mode::Vocab)
+            return fail("model.vocab[\"" + m_key + "\"] is not a valid token id");
+        if (m_mode != Mode::Dom)
+            return fail(mergeError());
+        if (m_pendingVocab) {
+            m_pendingVocab = false;
+            m_mode = Mode::Vocab;
+            m_out.hasVocab = true;
+            return true;
+        }
+        const bool isModel = m_stack.size() == 1 && m_key == "model";
+        open(json::object());
+        if (isModel)
+            m_modelObject = m_stack.back();
+        return true;
+    }
+    bool end_object() override
+    {
+        if (m_mode == Mode::Vocab)
+            m_mode = Mode::Dom;
+        else
+            m_stack.pop_back();
+        return true;
+    }
+    bool start_array(std::size_t) override
+    {
+        if (m_mode == Mode::Vocab)
+            return fail("model.vocab[\"" + m_key + "\"] is not a valid token id");
+        if (m_mode == Mode::MergePair)
+            return fail(mergeError());
+        if (m_mode == Mode::Merges) {
+            RawTokenizerJson::Merge m;
+            m.pairForm = true;
+            m_out.merges.push_back(std::move(m));
+            m_mode = Mode::MergePair;
+            return true;
+        }
+        if (m_pendingMerges) {
+            m_pendingMerges = false;
+            m_mode = Mode::Merges;
+            m_out.hasMerges = true;
+            return true;
+        }
+        open(json::array());
+        return true;
+    }
+    bool end_array() override
+    {
+        if (m_mode == Mode::MergePair)
+            m_mode = Mode::Merges;
+        else if (m_mode == Mode::Merges)
+            m_mode = Mode::Dom;
+        else
+            m_stack.pop_back();
+        return true;
+    }
+    bool parse_error(std::size_t, const std::string &,
+                     const nlohmann::detail::exception &e) override
+    {
+        error = std::string("not valid JSON (") + e.what() + ")";
+        return false;
+    }
+
+private:
+    enum class Mode { Dom, Vocab, Merges, MergePair };
+
+    bool fail(std::string message)
+    {
+        error = std::move(message);
+        return false;
+    }
+    std::string mergeError() const
+    {
+        const std::size_t index = m_out.merges.size() - (m_mode == Mode::Merges ? 0 : 1);
+        return "model.merges[" + std::to_string(index) + "] is neither \"a b\" nor [\"a\", \"b\"]";
+    }
+    /// Adds `v` to the DOM under the current key (or as the next array element) and returns it.
+    json *insert(json &&v)
+    {
+        if (m_stack.empty()) {
+            m_out.doc = std::move(v);
+            return &m_out.doc;
+        }
+        json &parent = *m_stack.back();
+        if (parent.is_object())
+            return &(parent[m_key] = std::move(v));
+        parent.push_back(std::move(v));
+        return &parent.back();
+    }
+    void open(json &&v) { m_stack.push_back(insert(std::move(v))); }
+    bool scalar(json &&v)
+    {
+        if (m_mode == Mode::Vocab) {
+            m_out.vocab.emplace_back(std::move(m_key), -1);
+            return true;
+        }
+        if (m_mode == Mode::Merges) {
+            RawTokenizerJson::Merge m;
+            m.bad = true;
+            m_out.merges.push_back(std::move(m));
+            return true;
+        }
+        if (m_mode == Mode::MergePair) {
+            m_out.merges.back().bad = true;
+            return true;
+        }
+        m_pendingVocab = m_pendingMerges = false;
+        insert(std::move(v));
+        return true;
+    }
+
+    RawTokenizerJson &m_out;
+    std::vector<json *> m_stack;
+    json *m_modelObject = nullptr;
+    std::string m_key;
+    Mode m_mode = Mode::Dom;
+    bool m_pendingVocab = false;
+    bool m_pendingMerges = false;
+};
+
+RawTokenizerJson readTokenizerJson(const std::string &text, const std::string &origin)
+{
+    RawTokenizerJson raw;
+    raw.vocab.reserve(1 << 16);
+    raw.merges.reserve(1 << 16);
+    TokenizerSax sax(raw);
+    if (!json::sax_parse(text, &sax) || !sax.error.empty()) {
+        const bool syntax = sax.error.rfind("not valid JSON", 0) == 0;
+        core::throwBadInput(origin + ": " + (sax.error.empty() ? "not valid JSON" : sax.error),
+                            syntax ? "the file is damaged or truncated; copy it again from the "
+                                     "model"
+                                   : "");
+    }
+    return raw;
 }
 
 /// A PCRE2 pattern that matches `literal` verbatim.
@@ -152,6 +427,7 @@ std::string quoted(const std::string &s)
 struct PreTokenizerStep
 {
     std::unique_ptr<RegexSplitter> splitter; ///< null: no split
+    bool qwen2 = false;                      ///< split with the hand-written Qwen2 scanner
     bool addPrefixSpace = false;             ///< ByteLevel add_prefix_space
 };
 
@@ -164,7 +440,7 @@ struct BpeTokenizer::Impl
     std::vector<std::string> idToToken;     ///< every id < size(); "" where no token
     std::vector<IdKind> idKind;
     std::vector<std::pair<int32_t, int32_t>> merges; ///< rank order
-    std::unordered_map<uint64_t, MergeInfo> mergeMap;
+    MergeTable mergeMap;
     std::array<int32_t, 256> byteId{};
     int32_t unkId = -1;
     bool ignoreMerges = false;
@@ -195,7 +471,7 @@ struct BpeTokenizer::Impl
     mutable std::mutex cacheMutex;
     mutable StringMap<std::vector<int32_t>> cache;
 
-    void parse(const json &doc, const json *config);
+    void parse(RawTokenizerJson &raw, const json *config);
     void parsePreTokenizer(const json &node, const std::string &where);
     void parseNormalizer(const json &node, const std::string &where);
     void setToken(int32_t id, const std::string &token, IdKind kind);
@@ -208,13 +484,12 @@ struct BpeTokenizer::Impl
     void mergeSymbols(std::vector<int32_t> &symbols) const;
     const MergeInfo *findMerge(int32_t a, int32_t b) const
     {
-        const auto it = mergeMap.find(pairKey(a, b));
-        return it == mergeMap.end() ? nullptr : &it->second;
+        return mergeMap.find(pairKey(a, b));
     }
     int32_t lookup(std::string_view token) const;
 };
 
-// ---- loading -------------------------------------------------------------------------------------
+// ---- loading ------------------------------------------------------------------------------------
 
 void BpeTokenizer::Impl::setToken(int32_t id, const std::string &token, IdKind kind)
 {
@@ -302,7 +577,10 @@ void BpeTokenizer::Impl::parsePreTokenizer(const json &node, const std::string &
                                     "' is not supported",
                                 "supported: Isolated, Removed");
         PreTokenizerStep step;
-        step.splitter = std::make_unique<RegexSplitter>(regex, b, origin + ": " + where);
+        if (regex == kQwen2PreTokenizerRegex && b == RegexSplitter::Behavior::Isolated)
+            step.qwen2 = true;
+        else
+            step.splitter = std::make_unique<RegexSplitter>(regex, b, origin + ": " + where);
         steps.push_back(std::move(step));
         return;
     }
@@ -320,8 +598,9 @@ void BpeTokenizer::Impl::parsePreTokenizer(const json &node, const std::string &
                         "supported pre-tokenizers: Sequence, Split, ByteLevel");
 }
 
-void BpeTokenizer::Impl::parse(const json &doc, const json *config)
+void BpeTokenizer::Impl::parse(RawTokenizerJson &raw, const json *config)
 {
+    const json &doc = raw.doc;
     if (!doc.is_object())
         core::throwBadInput(origin + ": the top level is not a JSON object");
     if (!doc.contains("model") || !doc["model"].is_object())
@@ -349,22 +628,27 @@ void BpeTokenizer::Impl::parse(const json &doc, const json *config)
     ignoreMerges = model.value("ignore_merges", false);
 
     // Vocabulary.
-    if (!model.contains("vocab") || !model["vocab"].is_object())
+    if (!raw.hasVocab)
         core::throwBadInput(origin + ": missing object field 'model.vocab'");
-    const json &vocabJson = model["vocab"];
-    vocab.reserve(vocabJson.size());
-    for (auto it = vocabJson.begin(); it != vocabJson.end(); ++it) {
-        if (!it.value().is_number_integer() || it.value().get<int64_t>() < 0 ||
-            it.value().get<int64_t>() > std::numeric_limits<int32_t>::max() / 2)
-            core::throwBadInput(origin + ": model.vocab[\"" + it.key() +
+    vocab.reserve(raw.vocab.size());
+    int64_t maxId = -1;
+    for (const auto &[token, id] : raw.vocab) {
+        if (id < 0 || id > std::numeric_limits<int32_t>::max() / 2)
+            core::throwBadInput(origin + ": model.vocab[\"" + token +
                                 "\"] is not a valid token id");
-        const int32_t id = it.value().get<int32_t>();
+        maxId = std::max(maxId, id);
+    }
+    idToToken.reserve(std::size_t(maxId + 1));
+    for (auto &[token, id64] : raw.vocab) {
+        const auto id = int32_t(id64);
         if (id < int32_t(idKind.size()) && idKind[id] != IdKind::None)
             core::throwBadInput(origin + ": model.vocab: id " + std::to_string(id) +
                                 " is used by two tokens");
-        vocab.emplace(it.key(), id);
-        setToken(id, it.key(), IdKind::Model);
+        setToken(id, token, IdKind::Model);
+        if (!vocab.emplace(std::move(token), id).second)
+            core::throwBadInput(origin + ": model.vocab: a token is listed twice");
     }
+    raw.vocab = {};
     for (int b = 0; b < 256; ++b) {
         const auto it = vocab.find(text::byteToUnicode(uint8_t(b)));
         byteId[b] = it == vocab.end() ? -1 : it->second;
@@ -375,42 +659,39 @@ void BpeTokenizer::Impl::parse(const json &doc, const json *config)
     }
 
     // Merges: "a b" strings (older files) or ["a", "b"] pairs (tokenizers >= 0.20).
-    if (!model.contains("merges") || !model["merges"].is_array())
+    if (!raw.hasMerges)
         core::throwBadInput(origin + ": missing array field 'model.merges'");
-    const json &mergesJson = model["merges"];
-    merges.reserve(mergesJson.size());
-    mergeMap.reserve(mergesJson.size());
-    std::string left, right;
-    for (std::size_t i = 0; i < mergesJson.size(); ++i) {
-        const json &m = mergesJson[i];
-        const std::string where = "model.merges[" + std::to_string(i) + "]";
-        if (m.is_string()) {
-            const std::string s = m.get<std::string>();
-            const std::size_t space = s.find(' ');
-            if (space == std::string::npos || s.find(' ', space + 1) != std::string::npos)
-                core::throwBadInput(origin + ": " + where + " \"" + s +
+    merges.reserve(raw.merges.size());
+    mergeMap.reserve(raw.merges.size());
+    std::string joined;
+    for (std::size_t i = 0; i < raw.merges.size(); ++i) {
+        RawTokenizerJson::Merge &m = raw.merges[i];
+        const auto where = [i] { return "model.merges[" + std::to_string(i) + "]"; };
+        if (m.bad || (m.pairForm && m.parts != 2))
+            core::throwBadInput(origin + ": " + where() + " is neither \"a b\" nor [\"a\", \"b\"]");
+        if (!m.pairForm) {
+            const std::size_t space = m.left.find(' ');
+            if (space == std::string::npos || m.left.find(' ', space + 1) != std::string::npos)
+                core::throwBadInput(origin + ": " + where() + " \"" + m.left +
                                     "\" is not two tokens separated by one space");
-            left = s.substr(0, space);
-            right = s.substr(space + 1);
-        } else if (m.is_array() && m.size() == 2 && m[0].is_string() && m[1].is_string()) {
-            left = m[0].get<std::string>();
-            right = m[1].get<std::string>();
-        } else {
-            core::throwBadInput(origin + ": " + where + " is neither \"a b\" nor [\"a\", \"b\"]");
+            m.right = m.left.substr(space + 1);
+            m.left.resize(space);
         }
-        const auto a = vocab.find(left);
-        const auto b = vocab.find(right);
-        const auto ab = vocab.find(left + right);
+        const auto a = vocab.find(m.left);
+        const auto b = vocab.find(m.right);
         if (a == vocab.end() || b == vocab.end())
-            core::throwBadInput(origin + ": " + where + ": token \"" +
-                                (a == vocab.end() ? left : right) + "\" is not in model.vocab");
+            core::throwBadInput(origin + ": " + where() + ": token \"" +
+                                (a == vocab.end() ? m.left : m.right) + "\" is not in model.vocab");
+        joined.assign(m.left).append(m.right);
+        const auto ab = vocab.find(joined);
         if (ab == vocab.end())
-            core::throwBadInput(origin + ": " + where + ": merged token \"" + left + right +
+            core::throwBadInput(origin + ": " + where() + ": merged token \"" + joined +
                                 "\" is not in model.vocab");
         merges.emplace_back(a->second, b->second);
         // A repeated pair keeps its last rank, as HF's HashMap collect does.
-        mergeMap[pairKey(a->second, b->second)] = MergeInfo{int32_t(i), ab->second};
+        mergeMap.insert(pairKey(a->second, b->second), MergeInfo{int32_t(i), ab->second});
     }
+    raw.merges = {};
 
     // Added tokens.
     if (doc.contains("added_tokens") && !doc["added_tokens"].is_null()) {
@@ -509,7 +790,7 @@ int32_t BpeTokenizer::Impl::lookup(std::string_view token) const
     return -1;
 }
 
-// ---- encoding ------------------------------------------------------------------------------------
+// ---- encoding -----------------------------------------------------------------------------------
 
 void BpeTokenizer::Impl::encodeText(std::string_view textIn, std::vector<int32_t> &out) const
 {
@@ -595,7 +876,9 @@ void BpeTokenizer::Impl::encodeSegment(std::string_view segment, std::vector<int
 {
     std::string normalized;
     std::string_view s = segment;
-    if (normalForm != text::NormalForm::None && !text::isAscii(segment)) {
+    if (normalForm == text::NormalForm::Nfc ? !text::isNfcQuick(segment)
+                                            : normalForm != text::NormalForm::None &&
+                                                  !text::isAscii(segment)) {
         normalized = text::normalize(segment, normalForm);
         s = normalized;
     }
@@ -609,7 +892,9 @@ void BpeTokenizer::Impl::encodeSegment(std::string_view segment, std::vector<int
                 storage.push_back(" " + std::string(piece));
                 piece = storage.back();
             }
-            if (step.splitter)
+            if (step.qwen2)
+                splitQwen2(piece, next);
+            else if (step.splitter)
                 step.splitter->split(piece, next);
             else
                 next.push_back(piece);
@@ -773,12 +1058,12 @@ BpeTokenizer BpeTokenizer::load(const std::string &path)
         configText = readTextFile(configPath, "tokenizer_config.json");
     BpeTokenizer tok;
     tok.m_impl->origin = file.string();
-    const json doc = parseJson(tokenizerText, file.string());
+    RawTokenizerJson raw = readTokenizerJson(tokenizerText, file.string());
     if (configText.empty()) {
-        tok.m_impl->parse(doc, nullptr);
+        tok.m_impl->parse(raw, nullptr);
     } else {
         const json config = parseJson(configText, configPath.string());
-        tok.m_impl->parse(doc, &config);
+        tok.m_impl->parse(raw, &config);
     }
     return tok;
 }
@@ -788,12 +1073,12 @@ BpeTokenizer BpeTokenizer::fromJson(const std::string &tokenizerJson,
 {
     BpeTokenizer tok;
     tok.m_impl->origin = origin;
-    const json doc = parseJson(tokenizerJson, origin);
+    RawTokenizerJson raw = readTokenizerJson(tokenizerJson, origin);
     if (configJson.empty()) {
-        tok.m_impl->parse(doc, nullptr);
+        tok.m_impl->parse(raw, nullptr);
     } else {
         const json config = parseJson(configJson, origin + " (tokenizer_config.json)");
-        tok.m_impl->parse(doc, &config);
+        tok.m_impl->parse(raw, &config);
     }
     return tok;
 }
@@ -802,8 +1087,6 @@ BpeTokenizer BpeTokenizer::trainCompact(const std::vector<std::string> &corpusLi
                                         const TokenizerProgress &progress)
 {
     // Count the corpus' pre-tokens exactly as encode() will cut them.
-    const RegexSplitter splitter(kQwen2PreTokenizerRegex, RegexSplitter::Behavior::Isolated,
-                                 "compact tokenizer");
     std::unordered_map<std::string, int64_t> counts;
     std::vector<std::string_view> pieces;
     for (std::size_t i = 0; i < corpusLines.size(); ++i) {
@@ -813,7 +1096,7 @@ BpeTokenizer BpeTokenizer::trainCompact(const std::vector<std::string> &corpusLi
                                 " is not valid UTF-8");
         const std::string normalized = text::normalize(line, text::NormalForm::Nfc);
         pieces.clear();
-        splitter.split(normalized, pieces);
+        splitQwen2(normalized, pieces);
         for (const std::string_view p : pieces)
             ++counts[std::string(p)];
     }
@@ -834,7 +1117,8 @@ BpeTokenizer BpeTokenizer::trainCompact(const std::vector<std::string> &corpusLi
                         {"pattern", {{"Regex", kQwen2PreTokenizerRegex}}},
                         {"behavior", "Isolated"},
                         {"invert", false}};
-    doc["pre_tokenizer"] = {{"type", "Sequence"}, {"pretokenizers", json::array({split, byteLevel})}};
+    doc["pre_tokenizer"] = {{"type", "Sequence"},
+                            {"pretokenizers", json::array({split, byteLevel})}};
     doc["post_processor"] = byteLevel;
     doc["decoder"] = byteLevel;
     json vocab = json::object();
@@ -866,7 +1150,8 @@ BpeTokenizer BpeTokenizer::trainCompact(const std::vector<std::string> &corpusLi
                          {"model_max_length", kDefaultModelMaxLength}};
     BpeTokenizer tok;
     tok.m_impl->origin = "compact tokenizer";
-    tok.m_impl->parse(doc, &config);
+    RawTokenizerJson raw = readTokenizerJson(doc.dump(), tok.m_impl->origin);
+    tok.m_impl->parse(raw, &config);
     return tok;
 }
 
@@ -1004,7 +1289,7 @@ int BpeTokenizer::addTokens(const std::vector<std::string> &tokens)
     return created;
 }
 
-// ---- persistence ---------------------------------------------------------------------------------
+// ---- persistence --------------------------------------------------------------------------------
 
 std::string BpeTokenizer::toTokenizerJson() const
 {
@@ -1108,10 +1393,11 @@ std::string BpeTokenizer::toTokenizerConfigJson() const
     }
     setDefault("bos_token", nullptr);
     setDefault("clean_up_tokenization_spaces", false);
-    config["eos_token"] = d.eosToken.empty() ? nlohmann::ordered_json() : nlohmann::ordered_json(d.eosToken);
+    using OrderedJson = nlohmann::ordered_json;
+    config["eos_token"] = d.eosToken.empty() ? OrderedJson() : OrderedJson(d.eosToken);
     setDefault("errors", "replace");
     config["model_max_length"] = nlohmann::ordered_json::parse(d.modelMaxLength.dump());
-    config["pad_token"] = d.padToken.empty() ? nlohmann::ordered_json() : nlohmann::ordered_json(d.padToken);
+    config["pad_token"] = d.padToken.empty() ? OrderedJson() : OrderedJson(d.padToken);
     setDefault("split_special_tokens", false);
     setDefault("tokenizer_class", "PreTrainedTokenizerFast");
     setDefault("unk_token", nullptr);
@@ -1137,7 +1423,13 @@ void BpeTokenizer::clearCache() const
 double measureEncodeMBps(const BpeTokenizer &tokenizer, std::string_view text, double minSeconds,
                          bool coldCache)
 {
-    using Clock = std::chrono::steady_clock;
+    // CPU time of this thread: encode is single-threaded, and wall time on a shared machine
+    // would measure the other processes too.
+    const auto cpuSeconds = [] {
+        timespec ts{};
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+        return double(ts.tv_sec) + double(ts.tv_nsec) * 1e-9;
+    };
     if (!coldCache)
         (void)tokenizer.encode(text);
     int64_t bytes = 0;
@@ -1145,9 +1437,9 @@ double measureEncodeMBps(const BpeTokenizer &tokenizer, std::string_view text, d
     do {
         if (coldCache)
             tokenizer.clearCache();
-        const auto t0 = Clock::now();
+        const double t0 = cpuSeconds();
         (void)tokenizer.encode(text);
-        elapsed += std::chrono::duration<double>(Clock::now() - t0).count();
+        elapsed += cpuSeconds() - t0;
         bytes += int64_t(text.size());
     } while (elapsed < minSeconds);
     return elapsed > 0.0 ? double(bytes) / 1e6 / elapsed : 0.0;

@@ -142,8 +142,9 @@ private:
     std::unique_ptr<Impl> m_impl;
 };
 
-/// Encode throughput in MB/s (10^6 bytes of `text` per second). Runs encode(text) repeatedly
-/// for at least `minSeconds` (at least once). With `coldCache` the word cache is cleared before
+/// Encode throughput in MB/s: 10^6 bytes of `text` per second of the calling thread's CPU time
+/// (so other load on the machine does not skew it). Runs encode(text) repeatedly for at least
+/// `minSeconds` of CPU time (at least once). With `coldCache` the word cache is cleared before
 /// every pass; otherwise the first pass warms it and is not timed.
 double measureEncodeMBps(const BpeTokenizer &tokenizer, std::string_view text,
                          double minSeconds = 0.5, bool coldCache = false);

@@ -6,6 +6,7 @@
 #include <pcre2.h>
 
 #include <memory>
+#include <string>
 
 namespace genrec::train {
 
@@ -15,6 +16,52 @@ struct MatchDataDeleter
 {
     void operator()(pcre2_match_data *md) const { pcre2_match_data_free(md); }
 };
+
+/// The Unicode White_Space characters, as a character-class body: what Oniguruma (and so HF
+/// tokenizers) means by \s. PCRE2's \s with UCP also matches U+180E; this keeps both engines
+/// in agreement.
+constexpr const char *kWhiteSpaceClass =
+    "\\t-\\r\\x{20}\\x{85}\\x{A0}\\x{1680}\\x{2000}-\\x{200A}\\x{2028}\\x{2029}\\x{202F}"
+    "\\x{205F}\\x{3000}";
+
+/// Rewrites \s and \S (outside character classes) and \s (inside them) to kWhiteSpaceClass.
+std::string withOnigWhiteSpace(const std::string &pattern)
+{
+    std::string out;
+    bool inClass = false;
+    for (std::size_t i = 0; i < pattern.size(); ++i) {
+        const char c = pattern[i];
+        if (c == '\\' && i + 1 < pattern.size()) {
+            const char e = pattern[++i];
+            if (e == 's')
+                out += inClass ? std::string(kWhiteSpaceClass)
+                               : "[" + std::string(kWhiteSpaceClass) + "]";
+            else if (e == 'S' && !inClass)
+                out += "[^" + std::string(kWhiteSpaceClass) + "]";
+            else
+                out.append({c, e});
+            continue;
+        }
+        out += c;
+        if (!inClass && c == '[') {
+            inClass = true;
+            // A ']' right after '[' or '[^' is a literal member.
+            if (i + 1 < pattern.size() && pattern[i + 1] == '^')
+                out += pattern[++i];
+            if (i + 1 < pattern.size() && pattern[i + 1] == ']')
+                out += pattern[++i];
+        } else if (inClass && c == '[' && i + 1 < pattern.size() && pattern[i + 1] == ':') {
+            const std::size_t end = pattern.find(":]", i + 2); // POSIX [:name:]
+            if (end != std::string::npos) {
+                out.append(pattern, i + 1, end + 2 - (i + 1));
+                i = end + 1;
+            }
+        } else if (inClass && c == ']') {
+            inClass = false;
+        }
+    }
+    return out;
+}
 
 std::size_t utf8Length(uint8_t lead)
 {
@@ -29,13 +76,14 @@ RegexSplitter::RegexSplitter(const std::string &pattern, Behavior behavior,
 {
     int errorCode = 0;
     PCRE2_SIZE errorOffset = 0;
-    pcre2_code *code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(),
-                                     PCRE2_UTF | PCRE2_UCP, &errorCode, &errorOffset, nullptr);
+    const std::string compiled = withOnigWhiteSpace(pattern);
+    pcre2_code *code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(compiled.data()),
+                                     compiled.size(), PCRE2_UTF | PCRE2_UCP, &errorCode,
+                                     &errorOffset, nullptr);
     if (!code) {
         PCRE2_UCHAR message[256];
         pcre2_get_error_message(errorCode, message, sizeof message);
-        core::throwBadInput(origin + ": pre-tokenizer regex does not compile at offset " +
-                                std::to_string(errorOffset) + ": " +
+        core::throwBadInput(origin + ": pre-tokenizer regex does not compile: " +
                                 reinterpret_cast<const char *>(message),
                             "the pattern must be valid PCRE2 syntax");
     }

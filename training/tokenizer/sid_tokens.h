@@ -11,8 +11,9 @@ namespace genrec::train {
 /// sorted as Python sorts strings (by code point = byte-wise for UTF-8). '>' sorts after the
 /// digits, so the order is <a_0>, <a_100>, ..., <a_109>, <a_10>, <a_110>, ..., <a_19>, <a_1>,
 /// <a_200>, ... (not numeric). This is the order `tokenizer.add_tokens(sorted(set(...)))` gives
-/// them ids in, so a port must keep it to stay checkpoint-compatible (spec §3). Throws core::Error (BadInput) naming
-/// `origin` and the item key when the document is not an object of string arrays.
+/// them ids in, so a port must keep it to stay checkpoint-compatible (spec §3). Throws
+/// core::Error (BadInput) naming `origin` and the item key when the document is not an object of
+/// string arrays.
 std::vector<std::string> sidTokensFromIndexJson(const std::string &jsonText,
                                                 const std::string &origin);
 

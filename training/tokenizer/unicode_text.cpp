@@ -127,9 +127,32 @@ std::string toValidUtf8Lossy(std::string_view bytes)
     return out;
 }
 
+bool isNfcQuick(std::string_view s)
+{
+    // Ranges whose characters are NFC, have combining class 0 and are never the second element
+    // of a canonical composition (checked with Python's unicodedata 14.0 for every code point).
+    // A string made only of them is in NFC; anything else goes through utf8proc.
+    std::size_t i = 0;
+    while (i < s.size()) {
+        if (static_cast<uint8_t>(s[i]) < 0x80) {
+            ++i;
+            continue;
+        }
+        const char32_t cp = nextCodePoint(s, i);
+        const bool safe = cp < 0x300 || (cp >= 0x4E00 && cp <= 0x9FFF) ||
+                          (cp >= 0xAC00 && cp <= 0xD7A3) || (cp >= 0x3001 && cp <= 0x3029) ||
+                          (cp >= 0x3040 && cp <= 0x3096) || (cp >= 0x30A1 && cp <= 0x30FA) ||
+                          (cp >= 0x2010 && cp <= 0x2027) || (cp >= 0xFF01 && cp <= 0xFF5E) ||
+                          (cp >= 0x1F300 && cp <= 0x1FAFF);
+        if (!safe)
+            return false;
+    }
+    return true;
+}
+
 std::string normalize(std::string_view s, NormalForm form)
 {
-    if (form == NormalForm::None || isAscii(s))
+    if (form == NormalForm::None || (form == NormalForm::Nfc ? isNfcQuick(s) : isAscii(s)))
         return std::string(s);
     int options = UTF8PROC_STABLE;
     switch (form) {

@@ -23,6 +23,11 @@ std::size_t firstInvalidUtf8(std::string_view s);
 /// String::from_utf8_lossy and of WHATWG TextDecoder (so decode() matches HF).
 std::string toValidUtf8Lossy(std::string_view bytes);
 
+/// True when `s` (valid UTF-8) is certainly in NFC: every character comes from a set of ranges
+/// that never change or combine under NFC (ASCII, Latin-1, CJK, Hangul syllables, kana, emoji...).
+/// False means "maybe not": normalize() then runs the full algorithm.
+bool isNfcQuick(std::string_view s);
+
 /// Normalises valid UTF-8 text. Throws core::Error (Runtime) if utf8proc fails.
 std::string normalize(std::string_view s, NormalForm form);
 
