@@ -26,6 +26,7 @@ int main(int argc, char **argv)
     app::registerRunsCommands(app, ctx);
     app::registerDataCommands(app, ctx);
     app::registerTokenizeCommands(app, ctx);
+    app::registerEstimateCommands(app, ctx);
 #ifdef GENREC_HAVE_TRAINER
     app::registerEngineCommands(app, ctx);
 #endif

@@ -27,10 +27,13 @@ void registerConfigCommands(CLI::App &app, CliContext &ctx);
 void registerRunsCommands(CLI::App &app, CliContext &ctx);
 void registerDataCommands(CLI::App &app, CliContext &ctx);
 void registerTokenizeCommands(CLI::App &app, CliContext &ctx); // cmd_tokenize.cpp
+void registerEstimateCommands(CLI::App &app, CliContext &ctx); // cmd_estimate.cpp
 #ifdef GENREC_HAVE_TRAINER
 /// Engine groups (cmd_engine.cpp calls each of these).
 void registerEngineCommands(CLI::App &app, CliContext &ctx);
 void registerModelCommands(CLI::App &app, CliContext &ctx);    // cmd_model.cpp: forward, bench
+void registerEvalCommands(CLI::App &app, CliContext &ctx);     // cmd_eval.cpp: eval
+void registerTrainCommands(CLI::App &app, CliContext &ctx);    // cmd_train.cpp: train, resume
 #endif
 
 /// Prints a JSON document on stdout (pretty when stdout is a terminal).

@@ -5,8 +5,9 @@ namespace genrec::app {
 
 void registerEngineCommands(CLI::App &app, CliContext &ctx)
 {
-    (void)app;
-    (void)ctx;
+    registerModelCommands(app, ctx);
+    registerEvalCommands(app, ctx);
+    registerTrainCommands(app, ctx);
 }
 
 } // namespace genrec::app

@@ -38,8 +38,23 @@ torch::Dtype computeDtypeFor(torch::Dtype storage, const torch::Device &device);
 // Building blocks
 // ---------------------------------------------------------------------------------------------
 
+class ProjectionImpl;
+
+/// Replaces a Projection's computation (LoRA, quantised base weights; see
+/// training/finetune/finetune.h). forward() receives the projection and its input.
+class ProjectionAdapter
+{
+public:
+    virtual ~ProjectionAdapter() = default;
+    /// x [..., in] → [..., out], in x's dtype.
+    virtual torch::Tensor forward(ProjectionImpl &base, const torch::Tensor &x) = 0;
+    /// The adapter's own trainable tensors (gradient checkpointing differentiates them).
+    virtual std::vector<torch::Tensor> parameters() const { return {}; }
+};
+
 /// y = x W^T + b. Parameters are created uninitialised: they are either loaded or set by
 /// Qwen2ForCausalLMImpl::initParameters(). The weight is cast to the input's dtype per call.
+/// When `adapter` is set, forward() delegates to it.
 class ProjectionImpl : public torch::nn::Module
 {
 public:
@@ -49,6 +64,7 @@ public:
 
     torch::Tensor weight; ///< [out, in]
     torch::Tensor bias;   ///< [out] or undefined
+    std::shared_ptr<ProjectionAdapter> adapter; ///< not a submodule: stateDict() is unaffected
 };
 TORCH_MODULE(Projection);
 
@@ -62,6 +78,7 @@ public:
 
     torch::Tensor weight; ///< [dim]
     double eps;
+    bool useFused = true; ///< fused kernel for fp32 CPU input (see fused_ops.h)
 };
 TORCH_MODULE(RmsNorm);
 
@@ -83,7 +100,9 @@ struct AttentionContext
     torch::Tensor cos;  ///< [Bc, T, D/2] fp32/compute dtype; Bc = B, or 1 when positions are shared
     torch::Tensor sin;  ///< [Bc, T, D/2]
     torch::Tensor bias; ///< additive mask [Bm, 1, 1, T, S] (0 / -inf) or undefined (no mask needed)
+    torch::Tensor keyMask; ///< fused path: [B, T] token mask, undefined when nothing is padding
     KvCache *cache = nullptr;
+    bool fused = false;    ///< use the fused CPU kernels (fp32 CPU, no cache)
 };
 
 /// Multi-head self-attention with grouped key/value heads (K kv heads serve H = K·G query heads).
@@ -111,6 +130,7 @@ public:
     torch::Tensor forward(const torch::Tensor &x);
 
     Projection gate_proj{nullptr}, up_proj{nullptr}, down_proj{nullptr};
+    bool useFused = true; ///< one gate+up GEMM and the fused SwiGLU for fp32 CPU input
 };
 TORCH_MODULE(Qwen2Mlp);
 
@@ -215,12 +235,23 @@ public:
     torch::Device device() const;
     /// Total number of parameter elements (tied embeddings counted once).
     int64_t parameterCount() const;
+    /// Whether fp32 CPU computation uses the fused kernels of fused_ops.h (default true); off
+    /// selects the plain ATen composition, e.g. to compare the two.
+    void setFusedKernels(bool enabled);
+    bool fusedKernels() const { return m_fusedKernels; }
+
+    /// Gradient checkpointing: in training mode with grad enabled and no cache, each decoder
+    /// layer's activations are recomputed in backward instead of kept (finetune.h checkpointed()).
+    void setGradientCheckpointing(bool enabled) { m_gradientCheckpointing = enabled; }
+    bool gradientCheckpointing() const { return m_gradientCheckpointing; }
 
     Qwen2Model model{nullptr};
     Projection lm_head{nullptr}; ///< null when tieWordEmbeddings
 
 private:
     ModelConfig m_config;
+    bool m_fusedKernels = true;
+    bool m_gradientCheckpointing = false;
 };
 TORCH_MODULE(Qwen2ForCausalLM);
 

@@ -200,7 +200,10 @@ void SftTrainer::setup(const std::string &resumeDir)
         torch::load(*d.optimizer, (dir / "optimizer.pt").string());
         torch::Tensor rng;
         torch::load(rng, (dir / "rng.pt").string());
-        torch::globalContext().defaultGenerator(torch::kCPU).set_state(rng);
+        {
+            at::Generator gen = at::detail::getDefaultCPUGenerator(); // a handle: copies share state
+            gen.set_state(rng);
+        }
         const auto st = nlohmann::json::parse(readText(dir / "trainer_state.json"));
         d.step = st.at("step").get<int64_t>();
         d.cursor = st.at("cursor").get<int64_t>();
@@ -252,7 +255,7 @@ std::string SftTrainer::saveCheckpoint(const std::string &metric, double value, 
         tensors[key] = t;
     saveSafetensors((tmp / "model.safetensors").string(), tensors, DType::F32);
     torch::save(*d.optimizer, (tmp / "optimizer.pt").string());
-    torch::save(torch::globalContext().defaultGenerator(torch::kCPU).get_state(), (tmp / "rng.pt").string());
+    torch::save(at::Generator(at::detail::getDefaultCPUGenerator()).get_state(), (tmp / "rng.pt").string());
     nlohmann::json st = {{"stage", kStage},
                          {"step", d.step},
                          {"cursor", d.cursor},
