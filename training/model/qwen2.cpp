@@ -1,6 +1,7 @@
 #include "training/model/qwen2.h"
 
 #include "core/common/error.h"
+#include "training/model/fused_ops.h"
 #include "training/finetune/finetune.h"
 
 #include <algorithm>
@@ -93,6 +94,8 @@ RmsNormImpl::RmsNormImpl(int64_t dim, double eps_) : eps(eps_)
 
 torch::Tensor RmsNormImpl::forward(const torch::Tensor &x)
 {
+    if (useFused && fused::applies(x))
+        return fused::rmsNorm(x, weight, eps);
     const auto dtype = x.scalar_type();
     const auto xf = x.to(torch::kFloat);
     const auto y = xf * torch::rsqrt(xf.pow(2).mean(-1, /*keepdim=*/true) + eps);
@@ -135,6 +138,30 @@ torch::Tensor Qwen2AttentionImpl::forward(const torch::Tensor &x, const Attentio
 {
     const int64_t B = x.size(0), T = x.size(1);
     const int64_t H = m_heads, K = m_kvHeads, D = m_headDim, G = H / K;
+    const double scale = 1.0 / std::sqrt(static_cast<double>(D));
+    if (ctx.fused) {
+        // One GEMM for q, k and v: the weights are concatenated per call (a copy of C·(H+2K)·D
+        // floats), the checkpoint keys stay separate.
+        torch::Tensor qkv; // [B, T, (H+2K)·D]
+        if (q_proj->adapter || k_proj->adapter || v_proj->adapter) {
+            qkv = torch::cat({q_proj(x), k_proj(x), v_proj(x)}, 2);
+        } else {
+            const auto dtype = x.scalar_type();
+            const auto w = torch::cat({q_proj->weight, k_proj->weight, v_proj->weight}).to(dtype);
+            const auto b = q_proj->bias.defined()
+                               ? torch::cat({q_proj->bias, k_proj->bias, v_proj->bias}).to(dtype)
+                               : torch::Tensor();
+            qkv = torch::linear(x, w, b);
+        }
+        if (q_norm) {
+            const auto qn = q_norm(qkv.narrow(2, 0, H * D).view({B, T, H, D}));
+            const auto kn = k_norm(qkv.narrow(2, H * D, K * D).view({B, T, K, D}));
+            qkv = torch::cat({qn.view({B, T, H * D}), kn.view({B, T, K * D}),
+                              qkv.narrow(2, (H + K) * D, K * D)},
+                             2);
+        }
+        return o_proj(fused::attention(qkv, ctx.cos, ctx.sin, ctx.keyMask, H, K, D, scale));
+    }
     auto q = q_proj(x).view({B, T, H, D});
     auto k = k_proj(x).view({B, T, K, D});
     auto v = v_proj(x).view({B, T, K, D}).transpose(1, 2); // [B, K, T, D]
@@ -152,7 +179,6 @@ torch::Tensor Qwen2AttentionImpl::forward(const torch::Tensor &x, const Attentio
     // instead of repeating K and V.
     const auto qg = q.view({B, K, G * T, D});
     auto scores = torch::matmul(qg, k.transpose(2, 3)).view({B, K, G, T, S}); // [B, K, G, T, S]
-    const double scale = 1.0 / std::sqrt(static_cast<double>(D));
     scores = ctx.bias.defined() ? torch::add(ctx.bias, scores, scale) : scores * scale;
     const auto probs = torch::softmax(scores, -1, torch::kFloat).to(x.scalar_type());
     auto y = torch::matmul(probs.view({B, K, G * T, S}), v);        // [B, K, G*T, D]
@@ -170,6 +196,16 @@ Qwen2MlpImpl::Qwen2MlpImpl(const ModelConfig &config)
 
 torch::Tensor Qwen2MlpImpl::forward(const torch::Tensor &x)
 {
+    if (useFused && fused::applies(x)) {
+        torch::Tensor gateUp; // [B, T, 2I]
+        if (gate_proj->adapter || up_proj->adapter) {
+            gateUp = torch::cat({gate_proj(x), up_proj(x)}, -1);
+        } else {
+            const auto w = torch::cat({gate_proj->weight, up_proj->weight}).to(x.scalar_type());
+            gateUp = torch::linear(x, w);
+        }
+        return down_proj(fused::swiglu(gateUp)); // [B, T, I] → [B, T, C]
+    }
     return down_proj(torch::silu(gate_proj(x)) * up_proj(x));
 }
 
@@ -232,6 +268,17 @@ torch::Dtype Qwen2ForCausalLMImpl::computeDtype() const
     return computeDtypeFor(paramDtype(), device());
 }
 
+void Qwen2ForCausalLMImpl::setFusedKernels(bool enabled)
+{
+    m_fusedKernels = enabled;
+    for (const auto &module : modules()) {
+        if (auto *norm = dynamic_cast<RmsNormImpl *>(module.get()))
+            norm->useFused = enabled;
+        else if (auto *mlp = dynamic_cast<Qwen2MlpImpl *>(module.get()))
+            mlp->useFused = enabled;
+    }
+}
+
 int64_t Qwen2ForCausalLMImpl::parameterCount() const
 {
     int64_t n = 0;
@@ -270,23 +317,28 @@ torch::Tensor Qwen2ForCausalLMImpl::forward(const torch::Tensor &inputIds,
 
     AttentionContext ctx;
     ctx.cache = cache;
+    ctx.fused = m_fusedKernels && !cache && dev.is_cpu() && dtype == torch::kFloat;
     torch::Tensor pos; // [Bc, T]
     if (padded) {
         const auto full = past > 0 ? torch::cat({cache->mask(), newMask}, 1) : newMask; // [B, S]
         pos = (full.cumsum(1) - 1).clamp_min(0).narrow(1, past, T);
-        // Query i (absolute past+i) sees key j when j <= past+i and j is a token; it always sees
-        // itself, so a padding query's row is never empty (no NaN; its output is unused).
-        const auto qi = torch::arange(past, S, longOpts).unsqueeze(1); // [T, 1]
-        const auto kj = torch::arange(0, S, longOpts).unsqueeze(0);    // [1, S]
-        const auto allowed = (kj <= qi).logical_and(full.unsqueeze(1).to(torch::kBool))
-                                 .logical_or(kj == qi);                // [B, T, S]
-        ctx.bias = torch::zeros({B, T, S}, torch::TensorOptions().dtype(dtype).device(dev))
-                       .masked_fill(allowed.logical_not(),
-                                    -std::numeric_limits<double>::infinity())
-                       .view({B, 1, 1, T, S});
+        if (ctx.fused) {
+            ctx.keyMask = full; // the fused kernel applies the same rule as the bias below
+        } else {
+            // Query i (absolute past+i) sees key j when j <= past+i and j is a token; it always
+            // sees itself, so a padding query's row is never empty (no NaN; its output is unused).
+            const auto qi = torch::arange(past, S, longOpts).unsqueeze(1); // [T, 1]
+            const auto kj = torch::arange(0, S, longOpts).unsqueeze(0);    // [1, S]
+            const auto allowed = (kj <= qi).logical_and(full.unsqueeze(1).to(torch::kBool))
+                                     .logical_or(kj == qi);                // [B, T, S]
+            ctx.bias = torch::zeros({B, T, S}, torch::TensorOptions().dtype(dtype).device(dev))
+                           .masked_fill(allowed.logical_not(),
+                                        -std::numeric_limits<double>::infinity())
+                           .view({B, 1, 1, T, S});
+        }
     } else {
         pos = torch::arange(past, S, longOpts).unsqueeze(0); // [1, T]
-        if (T > 1) {
+        if (T > 1 && !ctx.fused) {
             ctx.bias = torch::full({T, S}, -std::numeric_limits<double>::infinity(),
                                    torch::TensorOptions().dtype(dtype).device(dev))
                            .triu(past + 1)
@@ -475,7 +527,10 @@ torch::Tensor causalLmLoss(Qwen2ForCausalLMImpl &model, const torch::Tensor &hid
         return hidden.sum().to(torch::kFloat) * 0.0;
     const auto flat = where.select(1, 0) * T + where.select(1, 1); // [N] indices into B*T
     const auto logits = model.logitsAt(hidden, flat);              // [N, V]
-    return torch::cross_entropy_loss(logits.to(torch::kFloat), target.masked_select(supervised));
+    const auto targets = target.masked_select(supervised);          // [N]
+    if (model.fusedKernels() && fused::applies(logits))
+        return fused::crossEntropy(logits, targets);
+    return torch::cross_entropy_loss(logits.to(torch::kFloat), targets);
 }
 
 // ---------------------------------------------------------------------------------------------

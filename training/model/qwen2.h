@@ -78,6 +78,7 @@ public:
 
     torch::Tensor weight; ///< [dim]
     double eps;
+    bool useFused = true; ///< fused kernel for fp32 CPU input (see fused_ops.h)
 };
 TORCH_MODULE(RmsNorm);
 
@@ -99,7 +100,9 @@ struct AttentionContext
     torch::Tensor cos;  ///< [Bc, T, D/2] fp32/compute dtype; Bc = B, or 1 when positions are shared
     torch::Tensor sin;  ///< [Bc, T, D/2]
     torch::Tensor bias; ///< additive mask [Bm, 1, 1, T, S] (0 / -inf) or undefined (no mask needed)
+    torch::Tensor keyMask; ///< fused path: [B, T] token mask, undefined when nothing is padding
     KvCache *cache = nullptr;
+    bool fused = false;    ///< use the fused CPU kernels (fp32 CPU, no cache)
 };
 
 /// Multi-head self-attention with grouped key/value heads (K kv heads serve H = K·G query heads).
@@ -127,6 +130,7 @@ public:
     torch::Tensor forward(const torch::Tensor &x);
 
     Projection gate_proj{nullptr}, up_proj{nullptr}, down_proj{nullptr};
+    bool useFused = true; ///< one gate+up GEMM and the fused SwiGLU for fp32 CPU input
 };
 TORCH_MODULE(Qwen2Mlp);
 
@@ -231,6 +235,10 @@ public:
     torch::Device device() const;
     /// Total number of parameter elements (tied embeddings counted once).
     int64_t parameterCount() const;
+    /// Whether fp32 CPU computation uses the fused kernels of fused_ops.h (default true); off
+    /// selects the plain ATen composition, e.g. to compare the two.
+    void setFusedKernels(bool enabled);
+    bool fusedKernels() const { return m_fusedKernels; }
 
     /// Gradient checkpointing: in training mode with grad enabled and no cache, each decoder
     /// layer's activations are recomputed in backward instead of kept (finetune.h checkpointed()).
@@ -242,6 +250,7 @@ public:
 
 private:
     ModelConfig m_config;
+    bool m_fusedKernels = true;
     bool m_gradientCheckpointing = false;
 };
 TORCH_MODULE(Qwen2ForCausalLM);
