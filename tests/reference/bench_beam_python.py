@@ -77,7 +77,8 @@ class Qwen2:
         S = mask.shape[1]
         causal = torch.ones(T, S, dtype=torch.bool).tril(S - T)
         allowed = causal[None, None] & mask[:, None, None, :].bool()
-        bias = torch.zeros(allowed.shape).masked_fill(~allowed, float("-inf"))
+        # finite, as HF (finfo.min): fully masked padding rows must not turn into NaN
+        bias = torch.zeros(allowed.shape).masked_fill(~allowed, -1e30)
         new_cache = []
         for l in range(self.L):
             p = "model.layers.%d." % l
