@@ -5,6 +5,7 @@
 #include "core/config/run_config.h"
 #include "core/eval/ranking_metrics.h"
 #include "training/model/qwen2.h"
+#include "training/sft/prompts.h"
 
 #include <nlohmann/json.hpp>
 
@@ -16,20 +17,9 @@ namespace genrec::train {
 
 std::pair<std::string, std::string> nextSidPromptParts(const std::vector<std::string> &historySids)
 {
-    std::string preamble =
-        "Below is an instruction that describes a task, paired with an input that provides further context. "
-        "Write a response that appropriately completes the request. \n\n"
-        "### Instruction:\nCan you predict the next possible item that the user may expect?\n\n";
-    std::string joined;
-    for (size_t i = 0; i < historySids.size(); ++i) {
-        if (i)
-            joined += ", ";
-        joined += historySids[i];
-    }
-    std::string input = "### User Input: \nThe user has interacted with items " + joined +
-                        " in chronological order. Can you predict the next possible item that the user may expect?"
-                        "\n\n### Response:\n";
-    return {std::move(preamble), std::move(input)};
+    // The SFT trainer's next-SID prompt: one wording for SFT, RL and evaluation (spec bug B3).
+    SftExample ex = nextSidPrompt(PromptTemplate::Fixed, historySids);
+    return {std::move(ex.preamble), std::move(ex.user)};
 }
 
 std::vector<int32_t> encodeNextSidPrompt(const BpeTokenizer &tokenizer, const std::vector<std::string> &historySids)

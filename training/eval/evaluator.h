@@ -24,11 +24,10 @@ namespace genrec::train {
 
 class Qwen2ForCausalLMImpl;
 
-/// The next-SID prompt text (SFT task 1 envelope, spec §4.2) for a history of SID strings:
-/// preamble, "### Instruction:", "### User Input:" with "The user has interacted with items
-/// {sid_1, sid_2, ...} in chronological order. Can you predict the next possible item that the
-/// user may expect?", ending with "### Response:\n". Returned as {preamble, user block}, which
-/// the spec tokenises separately and concatenates.
+/// The next-SID prompt text for a history of SID strings, taken from the SFT prompt builder
+/// (training/sft/prompts.h nextSidPrompt, `fixed` template: SFT task-1 envelope and wording, so
+/// SFT, RL and evaluation share one prompt). Returned as {preamble, user block}, which the spec
+/// tokenises separately and concatenates; the user block ends with "### Response:\n".
 std::pair<std::string, std::string> nextSidPromptParts(const std::vector<std::string> &historySids);
 
 /// Token ids of the next-SID prompt (parts tokenised separately, then concatenated).
