@@ -81,15 +81,17 @@ def main():
         with torch.autograd.profiler.profile() as prof:
             step()
         print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=30))
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for _ in range(args.steps):
         step()
     dt = (time.perf_counter() - t0) / args.steps
+    cpu = (time.process_time() - c0) / args.steps
     tokens = B * T
     out = {
         "params": params,
         "batch": B, "seq": T, "threads": torch.get_num_threads(),
         "ms_per_step": dt * 1e3,
+        "cpu_ms_per_step": cpu * 1e3,
         "tokens_per_s": tokens / dt,
         "gflops": 6.0 * params * tokens / dt / 1e9,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,

@@ -12,6 +12,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <ctime>
 #include <filesystem>
 
 namespace genrec::train {
@@ -128,8 +129,11 @@ ModelBenchResult benchModel(const ModelBenchOptions &o)
     torch::optim::AdamW optimizer(model->parameters(),
                                   torch::optim::AdamWOptions(1e-4).weight_decay(0.0));
     double fwd = 0, bwd = 0, opt = 0;
+    std::clock_t cpuStart = 0;
     const int64_t total = o.warmup + o.steps;
     for (int64_t step = 0; step < total; ++step) {
+        if (step == o.warmup)
+            cpuStart = std::clock();
         auto t0 = Clock::now();
         const auto hidden = model->forward(ids);
         const auto loss = causalLmLoss(*model, hidden, labels);
@@ -153,6 +157,7 @@ ModelBenchResult benchModel(const ModelBenchOptions &o)
         if (o.progress && !o.progress(step + 1, total))
             throw core::Error(core::ErrorKind::Interrupted, "bench model: cancelled");
     }
+    r.cpuMsPerStep = 1000.0 * double(std::clock() - cpuStart) / CLOCKS_PER_SEC / o.steps;
     if (!o.tracePath.empty()) {
         torch::autograd::profiler::RecordProfile trace(o.tracePath);
         const auto loss = causalLmLoss(*model, model->forward(ids), labels);

@@ -42,6 +42,9 @@ struct ModelBenchResult
     double msForward = 0;      ///< of which forward + loss
     double msBackward = 0;     ///< backward
     double msOptimizer = 0;    ///< AdamW step + zero_grad
+    /// Process CPU time per timed step (all threads): with `threads` threads on an idle machine
+    /// about threads × msPerStep; much less means other processes took the cores.
+    double cpuMsPerStep = 0;
     double tokensPerSecond = 0;
     double modelGflops = 0;    ///< 6 · N · tokens / time (the usual nominal count)
     double gemmGflops = 0;     ///< fp32 1024³ matmul rate of this machine, same threads
