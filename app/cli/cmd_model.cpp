@@ -169,6 +169,7 @@ void registerModelCommands(CLI::App &app, CliContext &ctx)
                            {"ms_forward", r.msForward},
                            {"ms_backward", r.msBackward},
                            {"ms_optimizer", r.msOptimizer},
+                           {"cpu_ms_per_step", r.cpuMsPerStep},
                            {"tokens_per_s", r.tokensPerSecond},
                            {"model_gflops", r.modelGflops},
                            {"gemm_gflops", r.gemmGflops},
@@ -194,6 +195,8 @@ void registerModelCommands(CLI::App &app, CliContext &ctx)
             row("step", fixed(r.msPerStep, 1) + " ms (forward+loss " + fixed(r.msForward, 1)
                             + ", backward " + fixed(r.msBackward, 1) + ", AdamW "
                             + fixed(r.msOptimizer, 1) + ")");
+            row("CPU time", fixed(r.cpuMsPerStep, 1) + " ms/step over all threads (about threads x "
+                                "step time when the machine is otherwise idle)");
             row("throughput", fixed(r.tokensPerSecond, 0) + " tokens/s");
             row("model FLOP rate", fixed(r.modelGflops, 1) + " GFLOP/s (6 x params x tokens)");
             row("GEMM ceiling", fixed(r.gemmGflops, 1) + " GFLOP/s (fp32 1024^3 matmul); model at "

@@ -574,17 +574,22 @@ GENREC_KERNEL void crossEntropyGrad(const float *x, const float *lse, const int6
 {
     for (int64_t r = r0; r < r1; ++r) {
         float *out = dx + r * V;
-        expAffine(x + r * V, out, V, 1.0f, -lse[r]);
+        if (scale > 0.0f) {
+            expAffine(x + r * V, out, V, 1.0f, std::log(scale) - lse[r]); // softmax · scale
+        } else {
+            expAffine(x + r * V, out, V, 1.0f, -lse[r]);
 #pragma omp simd
-        for (int64_t j = 0; j < V; ++j)
-            out[j] *= scale;
+            for (int64_t j = 0; j < V; ++j)
+                out[j] *= scale;
+        }
         out[target[r]] -= scale;
     }
 }
 
 struct CrossEntropyFn : torch::autograd::Function<CrossEntropyFn>
 {
-    static variable_list forward(AutogradContext *ctx, const Tensor &logits, const Tensor &targets)
+    static variable_list forward(AutogradContext *ctx, const Tensor &logits, const Tensor &targets,
+                                 bool gradInPlace)
     {
         const int64_t N = logits.size(0), V = logits.size(1);
         auto lse = torch::empty({N}, logits.options());
@@ -599,6 +604,7 @@ struct CrossEntropyFn : torch::autograd::Function<CrossEntropyFn>
             sum += static_cast<double>(pl[r]) - px[r * V + pt[r]];
         }
         ctx->save_for_backward({logits, targets, lse});
+        ctx->saved_data["inPlace"] = gradInPlace;
         return {torch::tensor(static_cast<float>(sum / N), logits.options())};
     }
 
@@ -608,14 +614,16 @@ struct CrossEntropyFn : torch::autograd::Function<CrossEntropyFn>
         const Tensor &logits = saved[0], &targets = saved[1], &lse = saved[2];
         const int64_t N = logits.size(0), V = logits.size(1);
         const float scale = grads[0].item<float>() / static_cast<float>(N);
-        auto dx = torch::empty_like(logits);
+        // In place: the logits die with this graph, and a fresh [N, V] buffer (64 MB at
+        // N = 2048, V = 8192) costs page faults on every step.
+        auto dx = ctx->saved_data["inPlace"].toBool() ? logits : torch::empty_like(logits);
         const float *px = logits.data_ptr<float>(), *pl = lse.data_ptr<float>();
         const int64_t *pt = targets.data_ptr<int64_t>();
         float *pd = dx.data_ptr<float>();
         parallelRows(N, grainFor(V), [&](int64_t b, int64_t e) {
             crossEntropyGrad(px, pl, pt, pd, scale, b, e, V);
         });
-        return {dx, Tensor()};
+        return {dx, Tensor(), Tensor()};
     }
 };
 
@@ -661,13 +669,14 @@ Tensor attention(const Tensor &qkv, const Tensor &cos, const Tensor &sin, const 
                               scale)[0];
 }
 
-Tensor crossEntropy(const Tensor &logits, const Tensor &targets)
+Tensor crossEntropy(const Tensor &logits, const Tensor &targets, bool gradInPlace)
 {
     checkCpuFloat(logits, "crossEntropy");
     TORCH_CHECK(logits.dim() == 2 && targets.dim() == 1 && targets.size(0) == logits.size(0)
                     && logits.size(0) > 0,
                 "fused crossEntropy: logits [N, V] and targets [N], N >= 1");
-    return CrossEntropyFn::apply(logits.contiguous(), targets.to(torch::kLong).contiguous())[0];
+    return CrossEntropyFn::apply(logits.contiguous(), targets.to(torch::kLong).contiguous(),
+                                 gradInPlace)[0];
 }
 
 } // namespace genrec::train::fused

@@ -36,6 +36,9 @@ torch::Tensor attention(const torch::Tensor &qkv, const torch::Tensor &cos,
                         int64_t kvHeads, int64_t headDim, double scale);
 
 /// Mean cross entropy of logits [N, V] against targets [N] (all valid, N ≥ 1). Scalar.
-torch::Tensor crossEntropy(const torch::Tensor &logits, const torch::Tensor &targets);
+/// gradInPlace: backward writes the gradient into the logits' memory instead of a new [N, V]
+/// buffer; only for logits that nothing reads after backward (causalLmLoss()'s own).
+torch::Tensor crossEntropy(const torch::Tensor &logits, const torch::Tensor &targets,
+                           bool gradInPlace = false);
 
 } // namespace genrec::train::fused

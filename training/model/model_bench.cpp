@@ -2,6 +2,7 @@
 
 #include "core/common/error.h"
 #include "training/model/model_loading.h"
+#include "training/optim/optimizer.h"
 #include "training/runtime/threads.h"
 #include "training/tokenizer/bpe_tokenizer.h"
 
@@ -126,8 +127,18 @@ ModelBenchResult benchModel(const ModelBenchOptions &o)
     r.tokensPerStep = B * T;
     r.supervisedPerStep = labels.narrow(1, 1, T - 1).ne(kIgnoreIndex).sum().item<int64_t>();
 
-    torch::optim::AdamW optimizer(model->parameters(),
-                                  torch::optim::AdamWOptions(1e-4).weight_decay(0.0));
+    // The trainers' optimiser (adamw_torch), over every parameter.
+    ParamGroup group;
+    group.name = "all";
+    for (const auto &[name, p] : model->named_parameters().pairs()) {
+        group.names.push_back(name);
+        group.params.push_back(p);
+    }
+    OptimizerOptions optOptions;
+    optOptions.kind = "adamw_torch";
+    optOptions.learningRate = 1e-4;
+    optOptions.weightDecay = 0.0;
+    const auto optimizer = makeOptimizer({group}, optOptions);
     double fwd = 0, bwd = 0, opt = 0;
     std::clock_t cpuStart = 0;
     const int64_t total = o.warmup + o.steps;
@@ -143,8 +154,8 @@ ModelBenchResult benchModel(const ModelBenchOptions &o)
         loss.backward();
         const double b = msSince(t0);
         t0 = Clock::now();
-        optimizer.step();
-        optimizer.zero_grad();
+        optimizer->step();
+        optimizer->zeroGrad();
         const double s = msSince(t0);
         if (step == 0)
             r.lossFirst = lossValue;
@@ -162,8 +173,8 @@ ModelBenchResult benchModel(const ModelBenchOptions &o)
         torch::autograd::profiler::RecordProfile trace(o.tracePath);
         const auto loss = causalLmLoss(*model, model->forward(ids), labels);
         loss.backward();
-        optimizer.step();
-        optimizer.zero_grad();
+        optimizer->step();
+        optimizer->zeroGrad();
     }
     r.msForward = fwd / o.steps;
     r.msBackward = bwd / o.steps;

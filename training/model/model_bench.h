@@ -1,8 +1,9 @@
 #pragma once
 /// @file model_bench.h
 /// Training-step throughput of a Qwen2-family model on this machine (`genrec bench model`):
-/// forward + backward + AdamW step on random tokens, against the machine's fp32 GEMM ceiling
-/// measured in the same process. Plain structs in and out (no Torch in this header).
+/// forward + backward + AdamW step (the trainers' adamw_torch) on random tokens, against the
+/// machine's fp32 GEMM ceiling measured in the same process. Plain structs in and out (no Torch
+/// in this header).
 
 #include <cstdint>
 #include <functional>

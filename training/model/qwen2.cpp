@@ -529,7 +529,7 @@ torch::Tensor causalLmLoss(Qwen2ForCausalLMImpl &model, const torch::Tensor &hid
     const auto logits = model.logitsAt(hidden, flat);              // [N, V]
     const auto targets = target.masked_select(supervised);          // [N]
     if (model.fusedKernels() && fused::applies(logits))
-        return fused::crossEntropy(logits, targets);
+        return fused::crossEntropy(logits, targets, /*gradInPlace=*/true); // logits are ours
     return torch::cross_entropy_loss(logits.to(torch::kFloat), targets);
 }
 
