@@ -2,6 +2,7 @@
 // (tests/reference/make_model_goldens.py), KV-cache decoding, bf16, loading, vocabulary heads and
 // resizing.
 #include "core/common/error.h"
+#include "training/model/model_loading.h"
 #include "training/model/qwen2.h"
 
 #include <QtTest/QtTest>
@@ -461,6 +462,75 @@ private Q_SLOTS:
         QVERIFY(torch::equal(model->model->embed_tokens->weight.narrow(0, 0, 97), embed));
         model->resizeTokenEmbeddings(50);
         QVERIFY(torch::equal(model->model->embed_tokens->weight, embed.narrow(0, 0, 50)));
+    }
+
+    // HF folder round trip through the I/O library: same logits; bf16 storage on disk rounds.
+    void hfFolderRoundTrip()
+    {
+        QTemporaryDir tmp;
+        QVERIFY(tmp.isValid());
+        torch::NoGradGuard noGrad;
+        auto model = loadCausalLm(fixtureDir("qwen3_tiny"));
+        model->resizeTokenEmbeddings(310); // the saved config must carry the new vocabulary
+        const std::string dir = tmp.path().toStdString() + "/saved";
+        saveCausalLm(*model, dir, "float32");
+        auto back = loadCausalLm(dir);
+        QCOMPARE(back->config().vocabSize, int64_t(310));
+        const auto ids = torch::tensor({{5, 17, 305, 42}}, torch::kLong);
+        QVERIFY(torch::equal(model->logits(model->forward(ids)), back->logits(back->forward(ids))));
+
+        const std::string bf16 = tmp.path().toStdString() + "/bf16";
+        saveCausalLm(*model, bf16, "bfloat16");
+        auto half = loadCausalLm(bf16);
+        QCOMPARE(half->paramDtype(), torch::kFloat); // CPU default: fp32 parameters
+        const double diff = maxAbsDiff(half->logits(half->forward(ids)),
+                                       model->logits(model->forward(ids)));
+        QVERIFY2(diff > 0 && diff < 0.1, std::to_string(diff).c_str());
+
+        QVERIFY_THROWS_EXCEPTION(Error, loadCausalLm("preset:nonexistent"));
+        auto preset = loadCausalLm("preset:tiny", {.presetVocabSize = 123});
+        QCOMPARE(preset->config().vocabSize, int64_t(123));
+    }
+
+    // `genrec forward` writes the logits as .npy; compare with the reference goldens.
+    void cliForwardWritesNpy()
+    {
+        QTemporaryDir tmp;
+        const auto g = toMap(readSafetensors(fixtureDir("qwen2_tiny") + "/goldens.safetensors"));
+        const auto ids = g.at("ids_a")[0]; // [10]
+        QStringList idList;
+        for (int64_t i = 0; i < ids.size(0); ++i)
+            idList << QString::number(ids[i].item<int64_t>());
+        const QString out = tmp.filePath(QStringLiteral("logits.npy"));
+        QProcess p;
+        p.start(qEnvironmentVariable("GENREC_BIN") + QStringLiteral("/genrec"),
+                {QStringLiteral("forward"), QStringLiteral("--model"),
+                 QString::fromStdString(fixtureDir("qwen2_tiny")), QStringLiteral("--ids"),
+                 idList.join(QLatin1Char(',')), QStringLiteral("--out"), out,
+                 QStringLiteral("--threads"), QStringLiteral("1")});
+        QVERIFY(p.waitForFinished(60000));
+        QVERIFY2(p.exitCode() == 0, p.readAllStandardError().constData());
+
+        const std::string bytes = readAll(out.toStdString());
+        QCOMPARE(bytes.substr(0, 8), std::string("\x93NUMPY\x01\x00", 8));
+        const size_t headerLen = static_cast<unsigned char>(bytes[8])
+                                 | (static_cast<unsigned char>(bytes[9]) << 8);
+        QCOMPARE((10 + headerLen) % 64, size_t(0));
+        const std::string header = bytes.substr(10, headerLen);
+        QVERIFY2(header.find("'descr': '<f4'") != std::string::npos, header.c_str());
+        QVERIFY2(header.find("'shape': (10, 300)") != std::string::npos, header.c_str());
+        QCOMPARE(bytes.size(), 10 + headerLen + 10 * 300 * sizeof(float));
+        auto logits = torch::empty({10, 300});
+        std::memcpy(logits.data_ptr(), bytes.data() + 10 + headerLen, bytes.size() - 10 - headerLen);
+        QVERIFY(maxAbsDiff(logits, g.at("logits_a")[0]) < 1e-4);
+
+        // A token id outside the vocabulary is bad input (exit code 2).
+        p.start(qEnvironmentVariable("GENREC_BIN") + QStringLiteral("/genrec"),
+                {QStringLiteral("forward"), QStringLiteral("--model"),
+                 QString::fromStdString(fixtureDir("qwen2_tiny")), QStringLiteral("--ids"),
+                 QStringLiteral("1,300")});
+        QVERIFY(p.waitForFinished(60000));
+        QCOMPARE(p.exitCode(), 2);
     }
 
     void rejectsBadConfig()
