@@ -1,6 +1,7 @@
 #include "training/model/fused_ops.h"
 
 #include <ATen/Parallel.h>
+#include <cblas.h>
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
@@ -22,9 +23,10 @@ using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
 // Hot loops are compiled twice, for x86-64-v3 (AVX2 + FMA) and for baseline x86-64, and the
-// loader picks one per CPU (GCC function multi-versioning). `#pragma omp simd` (with
-// -fopenmp-simd, no OpenMP runtime) makes GCC vectorise them. The exponential, whose clamps
-// GCC does not reliably if-convert, has explicit AVX2 code instead (expAffine()).
+// loader picks one per CPU (GCC function multi-versioning); `#pragma omp simd` makes GCC
+// vectorise them. The exponential, whose clamps GCC does not reliably if-convert, has explicit
+// AVX2 code instead (expAffine()). Row loops run on LibTorch's intra-op OpenMP threads
+// (this file is built with -fopenmp, see training/CMakeLists.txt).
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #define GENREC_KERNEL __attribute__((target_clones("arch=x86-64-v3", "default")))
 #else
@@ -258,9 +260,10 @@ GENREC_KERNEL void swigluBackward(const float *gu, const float *dh, float *dgu, 
         expAffine(g, e, I, -1.0f, 0.0f);
 #pragma omp simd
         for (int64_t i = 0; i < I; ++i) {
+            const float gi = g[i], ui = u[i]; // dg/du may alias g/u (in-place gradient)
             const float s = 1.0f / (1.0f + e[i]);
-            const float silu = g[i] * s;
-            dg[i] = d[i] * u[i] * (s + silu * (1.0f - s));
+            const float silu = gi * s;
+            dg[i] = d[i] * ui * (s + silu * (1.0f - s));
             du[i] = d[i] * silu;
         }
     }
@@ -268,7 +271,7 @@ GENREC_KERNEL void swigluBackward(const float *gu, const float *dh, float *dgu, 
 
 struct SwigluFn : torch::autograd::Function<SwigluFn>
 {
-    static variable_list forward(AutogradContext *ctx, const Tensor &gu)
+    static variable_list forward(AutogradContext *ctx, const Tensor &gu, bool gradInPlace)
     {
         const int64_t I = gu.size(-1) / 2, N = gu.numel() / (2 * I);
         auto sizes = gu.sizes().vec();
@@ -279,6 +282,7 @@ struct SwigluFn : torch::autograd::Function<SwigluFn>
         parallelRows(N, grainFor(2 * I),
                      [&](int64_t b, int64_t e) { swigluForward(pg, ph, b, e, I); });
         ctx->save_for_backward({gu});
+        ctx->saved_data["inPlace"] = gradInPlace;
         return {h};
     }
 
@@ -287,12 +291,13 @@ struct SwigluFn : torch::autograd::Function<SwigluFn>
         const Tensor gu = ctx->get_saved_variables()[0];
         const Tensor dh = grads[0].contiguous();
         const int64_t I = gu.size(-1) / 2, N = gu.numel() / (2 * I);
-        auto dgu = torch::empty_like(gu);
+        // In place is safe element by element: each (g, u) pair is read before it is written.
+        auto dgu = ctx->saved_data["inPlace"].toBool() ? gu : torch::empty_like(gu);
         const float *pg = gu.data_ptr<float>(), *pd = dh.data_ptr<float>();
         float *po = dgu.data_ptr<float>();
         parallelRows(N, grainFor(2 * I),
                      [&](int64_t b, int64_t e) { swigluBackward(pg, pd, po, b, e, I); });
-        return {dgu};
+        return {dgu, Tensor()};
     }
 };
 
@@ -381,17 +386,17 @@ GENREC_KERNEL void ropeMerge(const float *dq, const float *dk, const float *dv,
 }
 
 // In-place masked softmax of score rows idx in [i0, i1) of a block [BK, R, L] whose row r is
-// query t = t0 + r / G of batch row b = idx / R / K. Keys j > t (and padding keys other than t)
+// query t = t0 + r / G of batch row b = idx / R / K; row idx lives at scores + (idx − base)·L. Keys j > t (and padding keys other than t)
 // get probability 0.
 GENREC_KERNEL void maskedSoftmax(float *scores, const uint8_t *mask, int64_t i0, int64_t i1,
                                  int64_t R, int64_t L, int64_t G, int64_t K, int64_t T,
-                                 int64_t t0)
+                                 int64_t t0, int64_t base)
 {
     constexpr float kNegInf = -std::numeric_limits<float>::infinity();
     for (int64_t idx = i0; idx < i1; ++idx) {
         const int64_t r = idx % R, b = idx / R / K;
         const int64_t t = t0 + r / G, n = t + 1;
-        float *row = scores + idx * L;
+        float *row = scores + (idx - base) * L;
         const uint8_t *m = mask ? mask + b * T : nullptr;
         if (m) {
             for (int64_t j = 0; j < n; ++j)
@@ -460,6 +465,20 @@ std::vector<Block> blocksFor(int64_t T, int64_t BK, int64_t G, int64_t *total)
     return blocks;
 }
 
+/// Row-major single-precision GEMM, C = op(A)·op(B) + beta·C (op = transpose when the flag is
+/// set). Called inside the attention's parallel region, where OpenBLAS runs single-threaded.
+inline void sgemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, const float *A,
+                  int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc)
+{
+    cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans,
+                transB ? CblasTrans : CblasNoTrans, static_cast<int>(M), static_cast<int>(N),
+                static_cast<int>(K), 1.0f, A, static_cast<int>(lda), B, static_cast<int>(ldb),
+                beta, C, static_cast<int>(ldc));
+}
+
+// One task per (batch row, kv head): its query rows [T·G, D] (row (t, g) = query head kv·G + g
+// at position t), keys and values [T, D]. Tasks run in parallel; within a task the 64-position
+// query blocks run in order, so the key/value gradient accumulation needs no synchronisation.
 struct AttentionFn : torch::autograd::Function<AttentionFn>
 {
     static variable_list forward(AutogradContext *ctx, const Tensor &qkv, const Tensor &cos,
@@ -482,23 +501,25 @@ struct AttentionFn : torch::autograd::Function<AttentionFn>
         const uint8_t *pm = mask.numel() > 0 ? mask.data_ptr<uint8_t>() : nullptr;
         int64_t total = 0;
         const auto blocks = blocksFor(T, BK, G, &total);
-        auto probs = torch::empty({total}, qkv.options());
-        auto y = torch::empty({B, T, H * D}, qkv.options());
-        const auto qf = q.view({BK, T * G, D});
-        const auto kf = k.view({BK, T, D});
-        const auto vf = v.view({BK, T, D});
-        for (const Block &blk : blocks) {
-            const int64_t n = blk.t1 - blk.t0, R = n * G, L = blk.t1;
-            auto p = probs.narrow(0, blk.offset, BK * R * L).view({BK, R, L}); // [BK, R, L]
-            torch::bmm_out(p, qf.narrow(1, blk.t0 * G, R), kf.narrow(1, 0, L).transpose(1, 2));
-            float *pp = p.data_ptr<float>();
-            parallelRows(BK * R, grainFor(L), [&](int64_t b, int64_t e) {
-                maskedSoftmax(pp, pm, b, e, R, L, G, K, T, blk.t0);
-            });
-            const auto yb = torch::bmm(p, vf.narrow(1, 0, L)); // [BK, R, D]
-            y.view({B, T, K, G * D}).narrow(1, blk.t0, n).copy_(
-                yb.view({B, K, n, G * D}).transpose(1, 2));
-        }
+        auto probs = torch::empty({total}, qkv.options()); // every block's [BK, R, L]
+        auto yk = torch::empty({BK, T * G, D}, qkv.options()); // output in query-row order
+        const float *pq = q.data_ptr<float>(), *pk = k.data_ptr<float>(), *pv = v.data_ptr<float>();
+        float *pp = probs.data_ptr<float>(), *py = yk.data_ptr<float>();
+        at::parallel_for(0, BK, 1, [&](int64_t b0, int64_t b1) {
+            for (int64_t bk = b0; bk < b1; ++bk) {
+                const float *qb = pq + bk * T * G * D, *kb = pk + bk * T * D, *vb = pv + bk * T * D;
+                for (const Block &blk : blocks) {
+                    const int64_t R = (blk.t1 - blk.t0) * G, L = blk.t1;
+                    float *p = pp + blk.offset + bk * R * L; // [R, L]
+                    sgemm(false, true, R, L, D, qb + blk.t0 * G * D, D, kb, D, 0.0f, p, L);
+                    maskedSoftmax(p, pm, bk * R, bk * R + R, R, L, G, K, T, blk.t0, bk * R);
+                    sgemm(false, false, R, D, L, p, L, vb, D, 0.0f, py + (bk * T * G + blk.t0 * G) * D,
+                          D);
+                }
+            }
+        });
+        // [B, K, T, G, D] → [B, T, K, G, D] = [B, T, H·D]
+        auto y = yk.view({B, K, T, G * D}).transpose(1, 2).contiguous().view({B, T, H * D});
         ctx->save_for_backward({q, k, v, probs, cos, sin});
         ctx->saved_data["H"] = H;
         ctx->saved_data["K"] = K;
@@ -522,31 +543,36 @@ struct AttentionFn : torch::autograd::Function<AttentionFn>
         auto dq = torch::empty({BK, T * G, D}, q.options());
         auto dk = torch::zeros({BK, T, D}, q.options());
         auto dv = torch::zeros({BK, T, D}, q.options());
-        const auto qf = q.view({BK, T * G, D});
-        const auto kf = k.view({BK, T, D});
-        const auto vf = v.view({BK, T, D});
         int64_t total = 0;
-        for (const Block &blk : blocksFor(T, BK, G, &total)) {
-            const int64_t n = blk.t1 - blk.t0, R = n * G, L = blk.t1;
-            const auto p = probs.narrow(0, blk.offset, BK * R * L).view({BK, R, L});
-            const auto dyb = dy.narrow(1, blk.t0 * G, R);                          // [BK, R, D]
-            auto ds = torch::bmm(dyb, vf.narrow(1, 0, L).transpose(1, 2));       // [BK, R, L]
-            const float *pp = p.data_ptr<float>();
-            float *pd = ds.data_ptr<float>();
-            parallelRows(BK * R, grainFor(L),
-                         [&](int64_t b, int64_t e) { softmaxBackward(pp, pd, b, e, L); });
-            dq.narrow(1, blk.t0 * G, R).copy_(torch::bmm(ds, kf.narrow(1, 0, L)));
-            dk.narrow(1, 0, L).baddbmm_(ds.transpose(1, 2), qf.narrow(1, blk.t0 * G, R));
-            dv.narrow(1, 0, L).baddbmm_(p.transpose(1, 2), dyb);
-        }
+        const auto blocks = blocksFor(T, BK, G, &total);
+        const float *pq = q.data_ptr<float>(), *pk = k.data_ptr<float>(), *pv = v.data_ptr<float>();
+        const float *pp = probs.data_ptr<float>(), *pdy = dy.data_ptr<float>();
+        float *pdq = dq.data_ptr<float>(), *pdk = dk.data_ptr<float>(), *pdv = dv.data_ptr<float>();
+        at::parallel_for(0, BK, 1, [&](int64_t b0, int64_t b1) {
+            float *ds = scratch(kBlock * G * T); // [R, L] of the largest block
+            for (int64_t bk = b0; bk < b1; ++bk) {
+                const float *qb = pq + bk * T * G * D, *kb = pk + bk * T * D, *vb = pv + bk * T * D;
+                const float *dyb = pdy + bk * T * G * D;
+                float *dkb = pdk + bk * T * D, *dvb = pdv + bk * T * D;
+                for (const Block &blk : blocks) {
+                    const int64_t R = (blk.t1 - blk.t0) * G, L = blk.t1;
+                    const float *p = pp + blk.offset + bk * R * L;
+                    const float *qr = qb + blk.t0 * G * D, *dyr = dyb + blk.t0 * G * D;
+                    sgemm(false, true, R, L, D, dyr, D, vb, D, 0.0f, ds, L);       // dP = dY Vᵀ
+                    softmaxBackward(p, ds, 0, R, L);                             // dS
+                    sgemm(false, false, R, D, L, ds, L, kb, D, 0.0f, pdq + (bk * T * G + blk.t0 * G) * D,
+                          D);                                                     // dQ = dS K
+                    sgemm(true, false, L, D, R, ds, L, qr, D, 1.0f, dkb, D);     // dK += dSᵀ Q
+                    sgemm(true, false, L, D, R, p, L, dyr, D, 1.0f, dvb, D);     // dV += Pᵀ dY
+                }
+            }
+        });
         auto dqkv = torch::empty({B, T, (H + 2 * K) * D}, q.options());
         {
-            const float *pq = dq.data_ptr<float>(), *pk = dk.data_ptr<float>(),
-                        *pv = dv.data_ptr<float>(), *pc = cos.data_ptr<float>(),
-                        *ps = sin.data_ptr<float>();
+            const float *pc = cos.data_ptr<float>(), *ps = sin.data_ptr<float>();
             float *po = dqkv.data_ptr<float>();
             parallelRows(B * T, grainFor((H + 2 * K) * D), [&](int64_t b, int64_t e) {
-                ropeMerge(pq, pk, pv, pc, ps, po, s, b, e);
+                ropeMerge(pdq, pdk, pdv, pc, ps, po, s, b, e);
             });
         }
         return {dqkv, Tensor(), Tensor(), Tensor(), Tensor(), Tensor(), Tensor(), Tensor()};
@@ -640,11 +666,11 @@ Tensor rmsNorm(const Tensor &x, const Tensor &weight, double eps)
     return RmsNormFn::apply(x.contiguous(), weight.to(torch::kFloat).contiguous(), eps)[0];
 }
 
-Tensor swiglu(const Tensor &gateUp)
+Tensor swiglu(const Tensor &gateUp, bool gradInPlace)
 {
     checkCpuFloat(gateUp, "swiglu");
     TORCH_CHECK(gateUp.size(-1) % 2 == 0, "fused swiglu: last dim must be even");
-    return SwigluFn::apply(gateUp.contiguous())[0];
+    return SwigluFn::apply(gateUp.contiguous(), gradInPlace)[0];
 }
 
 Tensor attention(const Tensor &qkv, const Tensor &cos, const Tensor &sin, const Tensor &keyMask,

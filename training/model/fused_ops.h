@@ -24,7 +24,9 @@ bool applies(const torch::Tensor &x);
 torch::Tensor rmsNorm(const torch::Tensor &x, const torch::Tensor &weight, double eps);
 
 /// silu(gate) * up where gateUp = [gate | up] along the last dim. gateUp [..., 2I] → [..., I].
-torch::Tensor swiglu(const torch::Tensor &gateUp);
+/// gradInPlace: backward writes the gradient into gateUp's memory (for an intermediate that
+/// nothing else reads, like the MLP's own projection output).
+torch::Tensor swiglu(const torch::Tensor &gateUp, bool gradInPlace = false);
 
 /// Self-attention core without a cache: splits qkv, applies RoPE to q and k, and computes
 /// softmax(q kᵀ · scale + mask) v with query head h reading kv head h / (H / K).

@@ -204,7 +204,7 @@ torch::Tensor Qwen2MlpImpl::forward(const torch::Tensor &x)
             const auto w = torch::cat({gate_proj->weight, up_proj->weight}).to(x.scalar_type());
             gateUp = torch::linear(x, w);
         }
-        return down_proj(fused::swiglu(gateUp)); // [B, T, I] → [B, T, C]
+        return down_proj(fused::swiglu(gateUp, /*gradInPlace=*/true)); // [B, T, I] → [B, T, C]
     }
     return down_proj(torch::silu(gate_proj(x)) * up_proj(x));
 }
