@@ -267,14 +267,19 @@ private Q_SLOTS:
     {
         QTest::addColumn<bool>("qwen3");
         QTest::addColumn<bool>("padded");
-        QTest::newRow("qwen2") << false << false;
-        QTest::newRow("qwen2 left-padded") << false << true;
-        QTest::newRow("qwen3 left-padded") << true << true;
+        QTest::addColumn<int>("threads");
+        QTest::newRow("qwen2") << false << false << 1;
+        QTest::newRow("qwen2 left-padded") << false << true << 1;
+        QTest::newRow("qwen3 left-padded") << true << true << 1;
+        QTest::newRow("qwen2 left-padded, 2 threads") << false << true << 2;
     }
     void fusedKernelsMatchAtenPath()
     {
         QFETCH(bool, qwen3);
         QFETCH(bool, padded);
+        QFETCH(int, threads);
+        torch::set_num_threads(threads);
+        const auto restore = qScopeGuard([] { torch::set_num_threads(1); });
         auto model = randomModel(/*tied=*/qwen3, qwen3);
         const int64_t B = 2, T = 150;
         torch::manual_seed(5);

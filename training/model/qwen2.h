@@ -17,6 +17,13 @@
 /// operation casts its weight to fp32 and computes in fp32, because CPU bf16 matmul without
 /// AVX-512 BF16 is ~15× slower than fp32 (measured: 1024³ matmul, 72 vs 4 GFLOP/s on 2 cores).
 /// computeDtype() tells which applies; activations and logits are in that dtype.
+///
+/// Speed on CPU (fp32 compute, no cache): q/k/v and gate/up each run as one GEMM on weights
+/// concatenated per call (keys stay separate), and RMSNorm, RoPE + attention (causal blocks only),
+/// SwiGLU and cross entropy run as fused kernels (fused_ops.h). setFusedKernels(false) selects
+/// the plain ATen composition, which is also what CUDA and KV-cache decoding use.
+/// One deliberate difference from transformers: a query at a padding position attends to itself
+/// (finite outputs that nothing uses) instead of uniformly to every key.
 
 #include "training/model/kv_cache.h"
 #include "training/model/model_config.h"
