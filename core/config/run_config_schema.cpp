@@ -190,6 +190,11 @@ std::vector<FieldSpec> buildSchema()
                          "Hugging Face model folder (Qwen2/Qwen2.5/Qwen3/Llama) or preset:tiny|small|base|0.5b.")
                     .path()
                     .spec);
+    s.push_back(GR_FIELD("adapter_name_or_path", "Model", adapterNameOrPath,
+                         "LoRA adapter folder (PEFT layout, e.g. an earlier run's sft/final_checkpoint) loaded onto the "
+                         "base before the first stage; needs finetuning_type lora or qlora.")
+                    .path()
+                    .spec);
     s.push_back(GR_FIELD("train_from_scratch", "Model", trainFromScratch,
                          "Random init from the folder's config.json instead of its weights (the paper's Scratch ablation).")
                     .spec);

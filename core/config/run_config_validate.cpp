@@ -84,6 +84,9 @@ std::vector<ConfigProblem> validateRunConfig(const RunConfig &c)
         checkField(f, c, out);
 
     // Stages: a non-empty subsequence of sft, rl, eval.
+    if (!c.adapterNameOrPath.empty() && c.finetuningType != "lora" && c.finetuningType != "qlora")
+        out.push_back({"adapter_name_or_path", "an adapter needs finetuning_type lora or qlora",
+                       "set finetuning_type: lora, or clear adapter_name_or_path", "", 0});
     if (c.stages.empty()) {
         out.push_back({"stages", "no stage to run", "e.g. stages: [sft, rl, eval]", "", 0});
     } else {

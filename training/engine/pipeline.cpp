@@ -2,6 +2,9 @@
 
 #include "core/common/error.h"
 #include "core/config/run_config_yaml.h"
+#include "core/store/metric_writer.h"
+#include "training/engine/stage_common.h"
+#include "training/eval/evaluator.h"
 #include "training/model/model_loading.h"
 #include "training/sft/sft_trainer.h"
 
@@ -24,6 +27,57 @@ bool stageDone(core::RunStore &store, int64_t runId, const std::string &stage)
         if (e.kind == "stage_end" && e.stage == stage)
             return true;
     return false;
+}
+
+/// The eval stage: constrained beam search on eval.split, HR/NDCG/coverage into the metrics
+/// (stage "eval"), an eval_results row with every user's target rank, sample predictions as an
+/// event for the studio. Returns false when a stop request cancelled it.
+bool runEvalStage(RunContext &ctx, int64_t step, PipelineResult &result)
+{
+    const auto opts = evalOptionsFromConfig(ctx.config.eval);
+    ctx.event("eval", step, "stage_start", "eval on " + opts.split);
+    Evaluator evaluator(*ctx.model, ctx.tokenizer, ctx.dataset);
+    const auto progress = [&](int64_t done, int64_t total) {
+        if (ctx.hooks.onProgress)
+            ctx.hooks.onProgress({"eval", done, total, 0, 0, 0});
+        const bool stop = (ctx.hooks.stopRequested && ctx.hooks.stopRequested()) || ctx.store->stopRequested(ctx.runId);
+        return !stop;
+    };
+    const EvalReport report = evaluator.evaluate(opts, progress);
+    if (report.cancelled)
+        return false;
+    core::EvalResult row;
+    row.runId = ctx.runId;
+    row.stage = "eval";
+    row.split = opts.split;
+    row.step = step;
+    row.metricsJson = report.metricsJson();
+    row.userIds = report.userIds;
+    row.ranks = report.ranks;
+    ctx.store->addEvalResult(row);
+    core::MetricWriter metrics(*ctx.store, ctx.runId);
+    for (const auto &[key, value] : report.metrics) {
+        metrics.add("eval", step, opts.split + "_" + key, value);
+        result.metrics[opts.split + "_" + key] = value;
+    }
+    metrics.flush();
+    nlohmann::json examples = nlohmann::json::array();
+    for (const auto &e : report.examples) {
+        nlohmann::json top = nlohmann::json::array();
+        for (const auto &p : e.top)
+            top.push_back({{"sid", p.sid}, {"title", p.title}, {"score", p.score}});
+        examples.push_back({{"user_id", e.userId}, {"history_titles", e.historyTitles}, {"target_sid", e.targetSid},
+                            {"target_title", e.targetTitle}, {"rank", e.rank}, {"top", top}});
+    }
+    ctx.event("eval", step, "eval_examples", std::to_string(report.examples.size()) + " sample predictions",
+              nlohmann::json{{"split", opts.split}, {"examples", examples}}.dump());
+    std::string line = "eval (" + opts.split + ", " + std::to_string(report.numRows) + " users):";
+    for (const char *k : {"hr@3", "hr@5", "hr@10", "ndcg@3", "ndcg@5", "ndcg@10"})
+        if (auto it = report.metrics.find(k); it != report.metrics.end())
+            line += std::string(" ") + k + " " + std::to_string(it->second);
+    ctx.log(line);
+    ctx.event("eval", step, "stage_end", line, report.metricsJson());
+    return true;
 }
 
 } // namespace
@@ -78,14 +132,14 @@ PipelineResult runPipeline(core::RunStore &store, int64_t runId, const EngineHoo
     try {
         ctx.event(stage, 0, "log", "output_dir " + ctx.outputDir, nlohmann::json{{"output_dir", ctx.outputDir}}.dump());
         setupRunContext(ctx);
+        int64_t lastStep = 0; // optimiser steps of the last training stage (x of the eval points)
         for (const auto &s : ctx.config.stages) {
             stage = s;
             store.setCurrentStage(runId, s);
             if (s == "sft") {
                 SftTrainer trainer(ctx);
                 if (resume && stageDone(store, runId, "sft")) {
-                    const std::string finalDir = (fs::path(ctx.outputDir) / "sft" / "final_checkpoint").string();
-                    ctx.model = loadCausalLm(finalDir);
+                    loadTrainedWeights(ctx, (fs::path(ctx.outputDir) / "sft" / "final_checkpoint").string());
                     ctx.log("sft: already finished, continuing with its final checkpoint");
                     continue;
                 }
@@ -106,6 +160,18 @@ PipelineResult runPipeline(core::RunStore &store, int64_t runId, const EngineHoo
                     return result;
                 }
                 trainer.cleanup();
+                lastStep = r.steps;
+            } else if (s == "eval") {
+                if (resume && stageDone(store, runId, "eval"))
+                    continue;
+                if (!runEvalStage(ctx, lastStep, result)) {
+                    ctx.event(s, lastStep, "log", "evaluation stopped");
+                    store.setStatus(runId, core::kStatusStopped);
+                    result.status = core::kStatusStopped;
+                    result.exitCode = core::kExitInterrupted;
+                    result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+                    return result;
+                }
             } else {
                 // rl and eval come from their own modules; until they are built in, skip them.
                 const std::string msg = s + " stage not available yet in this build: skipped";

@@ -92,6 +92,8 @@ void setupRunContext(RunContext &ctx)
     const std::string &spec = cfg.modelNameOrPath;
     CausalLmLoadOptions load;
     load.seed = static_cast<uint64_t>(cfg.seed);
+    if (cfg.bf16)
+        load.dtype = torch::kBFloat16; // CPU: bf16 storage, fp32 compute (qwen2.h)
     if (spec.rfind("preset:", 0) == 0) {
         ctx.tokenizer = BpeTokenizer::trainCompact(compactTokenizerCorpus(ctx.dataset, category), kCompactMerges);
         ctx.tokenizer.addTokens(sidVocab);
@@ -115,6 +117,13 @@ void setupRunContext(RunContext &ctx)
         ctx.newTokenIds.push_back(id);
         map[tok] = id;
     }
+    ctx.model->setGradientCheckpointing(cfg.gradientCheckpointing);
+    std::vector<int64_t> newIds(ctx.newTokenIds.begin(), ctx.newTokenIds.end());
+    ctx.trainable = applyFinetuning(*ctx.model, FinetuneOptions::fromRunConfig(cfg), newIds);
+    if (!cfg.adapterNameOrPath.empty()) {
+        ctx.trainable.loadAdapter(cfg.adapterNameOrPath);
+        ctx.log("model: adapter loaded from " + cfg.adapterNameOrPath);
+    }
     fs::create_directories(ctx.outputDir);
     {
         std::ofstream out(fs::path(ctx.outputDir) / "sid_tokens.json");
@@ -125,6 +134,16 @@ void setupRunContext(RunContext &ctx)
                   (ctx.newTokenIds.empty() ? std::string("-") : std::to_string(ctx.newTokenIds.front()) + ".." +
                                                                     std::to_string(ctx.newTokenIds.back())),
               nlohmann::json{{"tokenizer_size", ctx.tokenizer.size()}, {"sid_tokens", map}}.dump());
+    ctx.event("setup", 0, "model",
+              cfg.finetuningType + ": " + std::to_string(ctx.trainable.trainableCount) + " of " +
+                  std::to_string(ctx.trainable.totalCount) + " parameters train",
+              nlohmann::json{{"finetuning_type", cfg.finetuningType},
+                             {"trainable_parameters", ctx.trainable.trainableCount},
+                             {"total_parameters", ctx.trainable.totalCount},
+                             {"bf16", cfg.bf16},
+                             {"gradient_checkpointing", cfg.gradientCheckpointing}}.dump());
+    ctx.log("model: " + cfg.finetuningType + ", " + std::to_string(ctx.trainable.trainableCount) + " of " +
+            std::to_string(ctx.trainable.totalCount) + " parameters train");
 }
 
 } // namespace genrec::train

@@ -7,6 +7,7 @@
 #include "core/config/run_config.h"
 #include "core/data/dataset.h"
 #include "core/store/run_store.h"
+#include "training/finetune/finetune.h"
 #include "training/model/qwen2.h"
 #include "training/tokenizer/bpe_tokenizer.h"
 
@@ -52,6 +53,9 @@ struct RunContext
     Qwen2ForCausalLM model{nullptr};
     std::map<std::string, int32_t> sidTokenIds; ///< SID token -> id
     std::vector<int32_t> newTokenIds;           ///< ids of the SID tokens, MiniOneRec order
+    /// What trains: applyFinetuning() of the run's finetuning_type (full | lora | freeze |
+    /// qlora), applied once by setupRunContext(); stages build their optimisers from its groups.
+    TrainableSet trainable;
     EngineHooks hooks;
 
     void log(const std::string &line) const
@@ -72,7 +76,8 @@ core::Dataset loadRunDataset(const core::RunConfig &config, std::string *resolve
 
 /// Sets threads, loads the dataset, builds/loads tokenizer + model (model_name_or_path = HF
 /// folder: load and add the SID tokens, resize; "preset:NAME": compact BPE learned from the
-/// dataset's titles and prompts + SID tokens, model initialised from `seed`). Writes
+/// dataset's titles and prompts + SID tokens, model initialised from `seed`), applies bf16
+/// storage, gradient checkpointing and the fine-tuning type (ctx.trainable). Writes
 /// `<outputDir>/sid_tokens.json` and a `sid_tokens` event. Throws core::Error.
 void setupRunContext(RunContext &ctx);
 

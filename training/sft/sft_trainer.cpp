@@ -2,8 +2,11 @@
 
 #include "core/common/error.h"
 #include "core/store/metric_writer.h"
+#include "training/engine/stage_common.h"
+#include "training/eval/evaluator.h"
 #include "training/io/hf_folder_torch.h"
 #include "training/model/model_loading.h"
+#include "training/optim/optimizer.h"
 #include "training/sft/sft_data.h"
 
 #include <nlohmann/json.hpp>
@@ -25,18 +28,6 @@ namespace {
 
 constexpr const char *kStage = "sft";
 
-double nowSeconds()
-{
-    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
-
-double rssMb()
-{
-    std::ifstream in("/proc/self/statm");
-    long pages = 0, resident = 0;
-    in >> pages >> resident;
-    return static_cast<double>(resident) * static_cast<double>(sysconf(_SC_PAGESIZE)) / (1024.0 * 1024.0);
-}
 
 struct Batch
 {
@@ -122,7 +113,8 @@ struct SftTrainer::Impl
 {
     RunContext &ctx;
     std::vector<TokenizedExample> train, valid;
-    std::unique_ptr<torch::optim::AdamW> optimizer;
+    std::unique_ptr<Optimizer> optimizer;
+    std::unique_ptr<Evaluator> evaluator; // valid-split HR/NDCG (sft.eval_ranking)
     int64_t step = 0;       // optimiser steps done
     int64_t cursor = 0;     // examples consumed from the shuffled stream
     int64_t total = 0;
@@ -135,6 +127,8 @@ struct SftTrainer::Impl
     int64_t permEpoch = -1;
     std::vector<std::pair<int64_t, std::string>> kept; // (checkpoint id, path), oldest first
     int64_t bestCheckpointId = -1;
+    std::string bestPath; // checkpoint of the best evaluation ("" = none yet)
+    int64_t bestStep = -1;
 
     explicit Impl(RunContext &c) : ctx(c) {}
 
@@ -182,22 +176,16 @@ void SftTrainer::setup(const std::string &resumeDir)
     d.saveEvery = resolveInterval(a.saveSteps, d.total);
 
     d.ctx.model->train();
-    auto opts = torch::optim::AdamWOptions(a.learningRate)
-                    .betas({a.adamBeta1, a.adamBeta2})
-                    .eps(a.adamEpsilon)
-                    .weight_decay(a.weightDecay);
-    std::vector<torch::Tensor> params;
-    for (auto &p : d.ctx.model->parameters())
-        if (p.requires_grad())
-            params.push_back(p);
-    d.optimizer = std::make_unique<torch::optim::AdamW>(params, opts);
+    auto opts = OptimizerOptions::fromTrainArgs(a);
+    opts.pagedDir = d.ctx.outputDir;
+    d.optimizer = makeOptimizer(d.ctx.trainable.groups, opts);
+    if (cfg.sft.evalRanking && !d.ctx.dataset.valid.empty())
+        d.evaluator = std::make_unique<Evaluator>(*d.ctx.model, d.ctx.tokenizer, d.ctx.dataset);
 
     if (!resumeDir.empty()) {
         const fs::path dir(resumeDir);
-        auto tensors = loadSafetensors((dir / "model.safetensors").string());
-        std::vector<std::pair<std::string, torch::Tensor>> named(tensors.begin(), tensors.end());
-        d.ctx.model->loadStateDict(named, true, (dir / "model.safetensors").string());
-        torch::load(*d.optimizer, (dir / "optimizer.pt").string());
+        loadTrainedWeights(d.ctx, dir.string());
+        d.optimizer->load(dir.string());
         torch::Tensor rng;
         torch::load(rng, (dir / "rng.pt").string());
         {
@@ -210,8 +198,23 @@ void SftTrainer::setup(const std::string &resumeDir)
         d.best = st.at("best").is_null() ? std::numeric_limits<double>::quiet_NaN() : st.at("best").get<double>();
         d.badEvals = st.at("bad_evals").get<int64_t>();
         d.lastEvalLoss = st.value("last_eval_loss", -1.0);
+        d.bestPath = st.value("best_path", std::string());
+        d.bestStep = st.value("best_step", int64_t{-1});
         d.ctx.event(kStage, d.step, "log", "resumed from " + dir.string());
     }
+}
+
+EvalReport SftTrainer::evaluateRanking()
+{
+    auto &d = *m_impl;
+    if (!d.evaluator)
+        core::throwBadInput("sft: ranking evaluation needs a valid split", "check the dataset's valid/ folder");
+    auto opts = evalOptionsFromConfig(d.ctx.config.eval);
+    opts.split = "valid";
+    opts.maxSamples = d.ctx.config.sft.evalMaxSamples;
+    opts.batchSize = static_cast<int>(std::max<int64_t>(1, d.ctx.config.eval.perDeviceEvalBatchSize));
+    opts.numExamples = 0;
+    return d.evaluator->evaluate(opts);
 }
 
 double SftTrainer::evaluateLoss()
@@ -250,11 +253,8 @@ std::string SftTrainer::saveCheckpoint(const std::string &metric, double value, 
     const fs::path final = root / name;
     fs::remove_all(tmp);
     fs::create_directories(tmp);
-    StateDict tensors;
-    for (auto &[key, t] : d.ctx.model->stateDict())
-        tensors[key] = t;
-    saveSafetensors((tmp / "model.safetensors").string(), tensors, DType::F32);
-    torch::save(*d.optimizer, (tmp / "optimizer.pt").string());
+    saveTrainedWeights(d.ctx, tmp.string());
+    d.optimizer->save(tmp.string());
     torch::save(at::Generator(at::detail::getDefaultCPUGenerator()).get_state(), (tmp / "rng.pt").string());
     nlohmann::json st = {{"stage", kStage},
                          {"step", d.step},
@@ -263,6 +263,8 @@ std::string SftTrainer::saveCheckpoint(const std::string &metric, double value, 
                          {"best", std::isnan(d.best) ? nlohmann::json(nullptr) : nlohmann::json(d.best)},
                          {"bad_evals", d.badEvals},
                          {"last_eval_loss", d.lastEvalLoss},
+                         {"best_path", isBest ? final.string() : d.bestPath},
+                         {"best_step", isBest ? d.step : d.bestStep},
                          {"seed", d.ctx.config.seed}};
     writeText(tmp / "trainer_state.json", st.dump(2));
     fs::remove_all(final);
@@ -279,6 +281,8 @@ std::string SftTrainer::saveCheckpoint(const std::string &metric, double value, 
     if (isBest) {
         d.ctx.store->markBestCheckpoint(id);
         d.bestCheckpointId = id;
+        d.bestPath = final.string();
+        d.bestStep = d.step;
     }
     d.kept.emplace_back(id, final.string());
     // save_total_limit: drop the oldest non-best checkpoints (the newest and the best stay).
@@ -308,11 +312,10 @@ StageResult SftTrainer::train()
     core::MetricWriter metrics(*d.ctx.store, d.ctx.runId);
     const int32_t pad = d.ctx.tokenizer.padTokenId();
     std::string bestKey = d.ctx.config.sft.metricForBestModel;
-    if (bestKey != "eval_loss") {
-        // hr@K / ndcg@K need the ranking evaluator, which this trainer does not run yet.
+    if (bestKey != "eval_loss" && !d.evaluator) {
         d.ctx.event(kStage, d.step, "warning", "metric_for_best_model " + bestKey +
-                                                   " is not computed during SFT yet: using eval_loss");
-        d.ctx.log("warning: metric_for_best_model " + bestKey + " not available during SFT, using eval_loss");
+                                                   " needs sft.eval_ranking and a valid split: using eval_loss");
+        d.ctx.log("warning: metric_for_best_model " + bestKey + " needs sft.eval_ranking, using eval_loss");
         bestKey = "eval_loss";
     }
     const bool lower = lowerIsBetter(bestKey);
@@ -324,10 +327,9 @@ StageResult SftTrainer::train()
     double lastLoss = 0;
     bool stopped = false;
     while (d.step < d.total) {
-        const double t0 = nowSeconds();
+        const double t0 = monotonicSeconds();
         const double lr = a.learningRate * lrMultiplier(a.lrSchedulerType, d.step, d.total, d.warmup);
-        for (auto &group : d.optimizer->param_groups())
-            static_cast<torch::optim::AdamWOptions &>(group.options()).lr(lr);
+        d.optimizer->setLearningRate(lr);
         std::vector<Batch> micro;
         int64_t supervised = 0, tokens = 0;
         for (int64_t m = 0; m < a.gradientAccumulationSteps; ++m) {
@@ -338,7 +340,7 @@ StageResult SftTrainer::train()
             supervised += micro.back().supervised;
             tokens += micro.back().tokens;
         }
-        d.optimizer->zero_grad();
+        d.optimizer->zeroGrad();
         double loss = 0;
         for (auto &b : micro) {
             auto hidden = d.ctx.model->forward(b.inputIds, b.attentionMask); // [B, T, C]
@@ -350,23 +352,15 @@ StageResult SftTrainer::train()
         if (!std::isfinite(loss))
             core::throwRuntime("sft: non-finite loss (" + std::to_string(loss) + ") at step " + std::to_string(d.step + 1),
                                "lower learning_rate or check the data; the last good checkpoint is kept");
-        double gradNorm = 0;
-        if (a.maxGradNorm > 0)
-            gradNorm = torch::nn::utils::clip_grad_norm_(d.ctx.model->parameters(), a.maxGradNorm);
-        else {
-            double sq = 0;
-            for (auto &p : d.ctx.model->parameters())
-                if (p.grad().defined())
-                    sq += p.grad().pow(2).sum().item<double>();
-            gradNorm = std::sqrt(sq);
-        }
+        const double gradNorm = clipTrainableGradNorm(d.ctx.trainable, a.maxGradNorm);
         if (!std::isfinite(gradNorm))
             core::throwRuntime("sft: non-finite gradient norm at step " + std::to_string(d.step + 1),
                                "lower learning_rate or check the data; the last good checkpoint is kept");
         d.optimizer->step();
+        d.ctx.trainable.afterStep();
         ++d.step;
         lastLoss = loss;
-        const double dt = nowSeconds() - t0;
+        const double dt = monotonicSeconds() - t0;
         const double epoch = static_cast<double>(d.cursor) / static_cast<double>(n);
         metrics.add(kStage, d.step, "loss", loss);
         metrics.add(kStage, d.step, "lr", lr);
@@ -374,7 +368,7 @@ StageResult SftTrainer::train()
         metrics.add(kStage, d.step, "tokens_per_s", dt > 0 ? static_cast<double>(tokens) / dt : 0);
         metrics.add(kStage, d.step, "samples_seen", static_cast<double>(d.cursor));
         metrics.add(kStage, d.step, "epoch", epoch);
-        metrics.add(kStage, d.step, "rss_mb", rssMb());
+        metrics.add(kStage, d.step, "rss_mb", residentMb());
 
         bool earlyStop = false;
         bool improvedNow = false;
@@ -383,7 +377,29 @@ StageResult SftTrainer::train()
         if ((d.evalEvery > 0 && d.step % d.evalEvery == 0) || (last && d.evalEvery > 0)) {
             d.lastEvalLoss = evaluateLoss();
             metrics.add(kStage, d.step, "eval_loss", d.lastEvalLoss);
-            metricValue = d.lastEvalLoss; // hr/ndcg need the evaluator; eval_loss otherwise
+            metricValue = d.lastEvalLoss;
+            if (d.evaluator) {
+                metrics.flush();
+                const auto report = evaluateRanking();
+                for (const auto &[key, value] : report.metrics)
+                    if (key.rfind("hr@", 0) == 0 || key.rfind("ndcg@", 0) == 0 || key.rfind("coverage@", 0) == 0 ||
+                        key.rfind("level_acc@", 0) == 0)
+                        metrics.add(kStage, d.step, "eval_" + key, value);
+                if (bestKey != "eval_loss") {
+                    auto it = report.metrics.find(bestKey);
+                    if (it == report.metrics.end())
+                        core::throwBadInput("metric_for_best_model: " + bestKey + " is not computed",
+                                            "use eval_loss or hr@K / ndcg@K with K in eval.topk and K <= the beams");
+                    metricValue = it->second;
+                }
+                core::EvalResult row;
+                row.runId = d.ctx.runId;
+                row.stage = kStage;
+                row.split = "valid";
+                row.step = d.step;
+                row.metricsJson = report.metricsJson();
+                d.ctx.store->addEvalResult(row);
+            }
             const bool improved = std::isnan(d.best) || (lower ? metricValue < d.best : metricValue > d.best);
             if (improved) {
                 d.best = metricValue;
@@ -413,6 +429,15 @@ StageResult SftTrainer::train()
         }
     }
     metrics.flush();
+    // load_best_model_at_end: the stage hands on its best evaluated weights.
+    if (!stopped && !d.bestPath.empty() && d.bestStep != d.step && fs::exists(d.bestPath)) {
+        loadTrainedWeights(d.ctx, d.bestPath);
+        d.ctx.event(kStage, d.step, "log", "loaded the best checkpoint (step " + std::to_string(d.bestStep) + ", " +
+                                               bestKey + " " + std::to_string(d.best) + ")",
+                    nlohmann::json{{"path", d.bestPath}, {"step", d.bestStep}}.dump());
+        d.ctx.log("sft: best checkpoint is step " + std::to_string(d.bestStep) + " (" + bestKey + " " + std::to_string(d.best) + ")");
+    }
+    result.bestStep = d.bestStep;
     result.status = stopped ? "stopped" : "finished";
     result.steps = d.step;
     result.lastLoss = lastLoss;
@@ -425,9 +450,7 @@ void SftTrainer::cleanup()
 {
     auto &d = *m_impl;
     const std::string dir = (fs::path(d.ctx.outputDir) / "sft" / "final_checkpoint").string();
-    fs::create_directories(fs::path(dir).parent_path());
-    saveCausalLm(*d.ctx.model, dir, "float32");
-    d.ctx.tokenizer.save(dir);
+    saveFinalModel(d.ctx, dir);
     d.ctx.event(kStage, d.step, "stage_end", "sft", nlohmann::json{{"final_checkpoint", dir}, {"step", d.step}}.dump());
 }
 

@@ -10,13 +10,20 @@
 /// a step takes the next batch*accum examples of that stream (crossing epochs), so the data
 /// cursor is one integer and a resumed run sees exactly the same batches.
 ///
+/// What trains comes from RunContext::trainable (finetuning_type) and the optimiser from
+/// makeOptimizer() (sft.optim). With sft.eval_ranking, each evaluation also runs constrained
+/// beam search on the valid split (eval_hr@K, eval_ndcg@K, ... metrics; an eval_results row),
+/// so metric_for_best_model may be ndcg@K / hr@K.
+///
 /// Checkpoint `<output_dir>/checkpoints/sft-step<N>/` (written as `….tmp`, then renamed):
-/// model.safetensors (fp32 weights), optimizer.pt (torch::save of the optimiser),
-/// rng.pt (torch default generator state), trainer_state.json (step, cursor, best metric,
+/// the trained weights (saveTrainedWeights: model.safetensors, or the LoRA adapter),
+/// optimizer.safetensors + optimizer.json, rng.pt (torch default generator state),
+/// trainer_state.json (step, cursor, best metric,
 /// patience counter, total steps). On CPU with the same thread count a run stopped and resumed
 /// from a checkpoint ends bit-identical to an uninterrupted one.
 
 #include "training/engine/run_context.h"
+#include "training/eval/evaluator.h"
 
 #include <cstdint>
 #include <string>
@@ -32,6 +39,7 @@ struct StageResult
     double lastEvalLoss = -1; ///< -1 when never evaluated
     std::string bestMetric;
     double bestValue = 0;
+    int64_t bestStep = -1;    ///< step of the best evaluation (its weights are loaded at the end)
     std::string lastCheckpoint; ///< path ("" when none)
 };
 
@@ -57,6 +65,9 @@ public:
     /// Writes `<output_dir>/sft/final_checkpoint` (HF folder with the tokenizer).
     void cleanup();
 
+    /// HR/NDCG of constrained beam search on the first sft.eval_max_samples valid rows
+    /// (eval.num_beams beams, eval.topk).
+    EvalReport evaluateRanking();
     /// Validation loss over the valid split's next-SID examples.
     double evaluateLoss();
     int64_t totalSteps() const;
