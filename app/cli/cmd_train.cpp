@@ -4,6 +4,7 @@
 #include "core/common/error.h"
 #include "core/config/run_config_yaml.h"
 #include "core/store/run_store.h"
+#include "training/dist/launcher.h"
 #include "training/engine/pipeline.h"
 
 #include <atomic>
@@ -78,6 +79,43 @@ int runAndReport(core::RunStore &store, int64_t runId, bool resume, bool json)
     return r.exitCode;
 }
 
+/// A run with more than one process: start the local workers (training/dist/launcher.h).
+int launchAndReport(core::RunStore &store, int64_t runId, const core::RunConfig &config, bool resume, bool json)
+{
+    g_stopSignal.store(false);
+    std::signal(SIGINT, onStopSignal);
+    std::signal(SIGTERM, onStopSignal);
+    train::dist::LaunchOptions o;
+    o.storePath = store.path();
+    o.runId = runId;
+    o.resume = resume;
+    o.json = json;
+    o.nprocPerNode = train::dist::processesPerNode(config);
+    o.nnodes = config.nnodes;
+    o.nodeRank = config.nodeRank;
+    o.masterAddr = config.masterAddr;
+    o.masterPort = config.masterPort;
+    o.device = config.device;
+    o.gpuIds = config.gpuIds;
+    o.stopRequested = [] { return g_stopSignal.load(); };
+    if (!json)
+        std::cerr << "run " << runId << ": " << o.nprocPerNode * o.nnodes << " data-parallel ranks (zero_stage "
+                  << config.zeroStage << ")\n";
+    const auto r = train::dist::launchWorkers(store, o);
+    std::signal(SIGINT, SIG_DFL);
+    std::signal(SIGTERM, SIG_DFL);
+    if (!r.ok) {
+        if (json)
+            std::cout << nlohmann::json{{"event", "done"}, {"run_id", runId}, {"status", "failed"}, {"error", r.reason},
+                                        {"failed_rank", r.failedRank}}.dump() << std::endl;
+        else
+            std::cerr << "run " << runId << ": failed: " << r.reason << "\n";
+    }
+    return r.exitCode;
+}
+
+bool distributed(const core::RunConfig &c) { return train::dist::processesPerNode(c) > 1 || c.nnodes > 1; }
+
 } // namespace
 
 void registerTrainCommands(CLI::App &app, CliContext &ctx)
@@ -101,6 +139,8 @@ void registerTrainCommands(CLI::App &app, CliContext &ctx)
                 std::cerr << "run " << runId << " created in " << store.path() << "\n";
             else
                 std::cout << nlohmann::json{{"event", "run_created"}, {"run_id", runId}, {"store", store.path()}}.dump() << std::endl;
+            if (distributed(config))
+                return launchAndReport(store, runId, config, false, ctx.json);
             return runAndReport(store, runId, false, ctx.json);
         };
     });
@@ -116,7 +156,25 @@ void registerTrainCommands(CLI::App &app, CliContext &ctx)
                 core::throwBadInput("no run with id " + std::to_string(resumeId), "see `genrec runs list`");
             if (info->status == core::kStatusFinished)
                 core::throwBadInput("run " + std::to_string(resumeId) + " is already finished", "start a new run with `genrec train`");
+            const auto config = core::loadRunConfig(info->resolvedYaml, "run " + std::to_string(resumeId) + " config");
+            if (distributed(config))
+                return launchAndReport(store, resumeId, config, true, ctx.json);
             return runAndReport(store, resumeId, true, ctx.json);
+        };
+    });
+
+    // One rank of a data-parallel run, started by the two commands above (not for direct use).
+    static int64_t workerId = 0;
+    static bool workerResume = false;
+    auto *workerCmd = app.add_subcommand("dist-worker", "");
+    workerCmd->group(""); // hidden
+    workerCmd->add_option("run_id", workerId)->required();
+    workerCmd->add_flag("--resume", workerResume);
+    workerCmd->callback([&ctx] {
+        ctx.action = [&ctx] {
+            return train::dist::runWorker(ctx.resolvedStorePath(), workerId, [&ctx](core::RunStore &store, int64_t id, bool rank0) {
+                return runAndReport(store, id, workerResume, ctx.json && rank0);
+            });
         };
     });
 }

@@ -4,6 +4,7 @@
 #include "core/config/run_config_yaml.h"
 #include "core/store/metric_writer.h"
 #include "training/engine/stage_common.h"
+#include "training/dist/process_group.h"
 #include "training/eval/evaluator.h"
 #include "training/model/model_loading.h"
 #include "training/sft/sft_trainer.h"
@@ -137,6 +138,8 @@ PipelineResult runPipeline(core::RunStore &store, int64_t runId, const EngineHoo
             stage = s;
             store.setCurrentStage(runId, s);
             if (s == "sft") {
+            if (dist::current() && dist::current()->rank() != 0 && s != "sft")
+                continue; // data-parallel ranks > 0 take part in SFT only
                 SftTrainer trainer(ctx);
                 if (resume && stageDone(store, runId, "sft")) {
                     loadTrainedWeights(ctx, (fs::path(ctx.outputDir) / "sft" / "final_checkpoint").string());
@@ -159,7 +162,8 @@ PipelineResult runPipeline(core::RunStore &store, int64_t runId, const EngineHoo
                     result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
                     return result;
                 }
-                trainer.cleanup();
+                if (!dist::current() || dist::current()->rank() == 0)
+                    trainer.cleanup();
                 lastStep = r.steps;
             } else if (s == "eval") {
                 if (resume && stageDone(store, runId, "eval"))

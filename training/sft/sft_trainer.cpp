@@ -7,6 +7,7 @@
 #include "training/io/hf_folder_torch.h"
 #include "training/model/model_loading.h"
 #include "training/optim/optimizer.h"
+#include "training/dist/data_parallel.h"
 #include "training/sft/sft_data.h"
 
 #include <nlohmann/json.hpp>
@@ -114,6 +115,9 @@ struct SftTrainer::Impl
     RunContext &ctx;
     std::vector<TokenizedExample> train, valid;
     std::unique_ptr<Optimizer> optimizer;
+    std::unique_ptr<dist::DataParallel> dp; // world size > 1 (training/dist), else null
+    int64_t world() const { return dp ? dp->worldSize() : 1; }
+    int64_t rank() const { return dp ? dp->rank() : 0; }
     std::unique_ptr<Evaluator> evaluator; // valid-split HR/NDCG (sft.eval_ranking)
     int64_t step = 0;       // optimiser steps done
     int64_t cursor = 0;     // examples consumed from the shuffled stream
@@ -167,7 +171,9 @@ void SftTrainer::setup(const std::string &resumeDir)
     d.valid = tokenizeExamples(d.ctx.tokenizer, validExamples, cfg.cutoffLen);
 
     const auto &a = d.args();
-    const int64_t perStep = a.perDeviceTrainBatchSize * a.gradientAccumulationSteps;
+    if (auto *group = dist::current()) // data parallel: every rank starts from rank 0's weights
+        d.dp = std::make_unique<dist::DataParallel>(*group, d.ctx.trainable.groups, static_cast<int>(cfg.zeroStage));
+    const int64_t perStep = a.perDeviceTrainBatchSize * a.gradientAccumulationSteps * d.world();
     const auto stepsPerEpoch = (static_cast<int64_t>(d.train.size()) + perStep - 1) / perStep;
     d.total = a.maxSteps > 0 ? a.maxSteps
                              : std::max<int64_t>(1, static_cast<int64_t>(std::ceil(a.numTrainEpochs * static_cast<double>(stepsPerEpoch))));
@@ -178,7 +184,7 @@ void SftTrainer::setup(const std::string &resumeDir)
     d.ctx.model->train();
     auto opts = OptimizerOptions::fromTrainArgs(a);
     opts.pagedDir = d.ctx.outputDir;
-    d.optimizer = makeOptimizer(d.ctx.trainable.groups, opts);
+    d.optimizer = d.dp ? d.dp->makeOptimizer(opts) : makeOptimizer(d.ctx.trainable.groups, opts);
     if (cfg.sft.evalRanking && !d.ctx.dataset.valid.empty())
         d.evaluator = std::make_unique<Evaluator>(*d.ctx.model, d.ctx.tokenizer, d.ctx.dataset);
 
@@ -247,6 +253,10 @@ std::string SftTrainer::saveCheckpoint(const std::string &metric, double value, 
 {
     auto &d = *m_impl;
     const fs::path root = fs::path(d.ctx.outputDir) / "checkpoints";
+    if (d.rank() != 0) { // only rank 0 writes checkpoints and the store; the optimizer save is collective
+        d.optimizer->save({});
+        return {};
+    }
     fs::create_directories(root);
     const std::string name = std::string(kStage) + "-step" + std::to_string(d.step);
     const fs::path tmp = root / (name + ".tmp");
@@ -334,25 +344,34 @@ StageResult SftTrainer::train()
         int64_t supervised = 0, tokens = 0;
         for (int64_t m = 0; m < a.gradientAccumulationSteps; ++m) {
             std::vector<const TokenizedExample *> rows;
-            for (int64_t i = 0; i < a.perDeviceTrainBatchSize; ++i)
-                rows.push_back(&d.example(d.cursor++));
+            for (int64_t i = 0; i < a.perDeviceTrainBatchSize; ++i) // this rank's slice of global micro-batch m
+                rows.push_back(&d.example(d.cursor + (m * d.world() + d.rank()) * a.perDeviceTrainBatchSize + i));
             micro.push_back(collate(rows, pad));
             supervised += micro.back().supervised;
             tokens += micro.back().tokens;
         }
         d.optimizer->zeroGrad();
+        d.cursor += a.perDeviceTrainBatchSize * a.gradientAccumulationSteps * d.world();
+        if (d.dp) { // losses are weighted by the global supervised-token count
+            supervised = d.dp->group().allreduceSum(supervised);
+            tokens = d.dp->group().allreduceSum(tokens);
+        }
         double loss = 0;
         for (auto &b : micro) {
             auto hidden = d.ctx.model->forward(b.inputIds, b.attentionMask); // [B, T, C]
             auto l = causalLmLoss(*d.ctx.model, hidden, b.labels) *
-                     (static_cast<double>(b.supervised) / static_cast<double>(std::max<int64_t>(1, supervised)));
+                     (static_cast<double>(d.world() * b.supervised) / static_cast<double>(std::max<int64_t>(1, supervised)));
             l.backward();
-            loss += l.item<double>();
+            loss += l.item<double>() / static_cast<double>(d.world());
+        }
+        if (d.dp) { // after the last micro-step only: average the gradients, sum the partial losses
+            d.dp->syncGradients();
+            loss = d.dp->group().allreduceSum(loss);
         }
         if (!std::isfinite(loss))
             core::throwRuntime("sft: non-finite loss (" + std::to_string(loss) + ") at step " + std::to_string(d.step + 1),
                                "lower learning_rate or check the data; the last good checkpoint is kept");
-        const double gradNorm = clipTrainableGradNorm(d.ctx.trainable, a.maxGradNorm);
+        const double gradNorm = d.dp ? d.dp->clipGradNorm(a.maxGradNorm) : clipTrainableGradNorm(d.ctx.trainable, a.maxGradNorm);
         if (!std::isfinite(gradNorm))
             core::throwRuntime("sft: non-finite gradient norm at step " + std::to_string(d.step + 1),
                                "lower learning_rate or check the data; the last good checkpoint is kept");
@@ -412,8 +431,10 @@ StageResult SftTrainer::train()
         }
         if (d.ctx.hooks.onProgress)
             d.ctx.hooks.onProgress({kStage, d.step, d.total, loss, lr, epoch});
-        const bool stopNow = (d.ctx.hooks.stopRequested && d.ctx.hooks.stopRequested()) ||
-                             d.ctx.store->stopRequested(d.ctx.runId);
+        bool stopNow = (d.ctx.hooks.stopRequested && d.ctx.hooks.stopRequested()) ||
+                       d.ctx.store->stopRequested(d.ctx.runId);
+        if (d.dp) // every rank stops at the same step
+            stopNow = d.dp->group().anyRank(stopNow);
         if (improvedNow || (d.saveEvery > 0 && d.step % d.saveEvery == 0) || stopNow || earlyStop || last) {
             metrics.flush();
             result.lastCheckpoint = saveCheckpoint(d.lastEvalLoss >= 0 ? bestKey : "", metricValue, improvedNow);
