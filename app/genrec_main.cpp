@@ -9,6 +9,9 @@
 #include <iostream>
 
 using namespace genrec;
+#ifdef GENREC_HAVE_TRAINER
+namespace genrec::app { void registerDevicesCommands(CLI::App &app, CliContext &ctx); } // cmd_devices.cpp
+#endif
 
 int main(int argc, char **argv)
 {
@@ -29,6 +32,7 @@ int main(int argc, char **argv)
     app::registerEstimateCommands(app, ctx);
 #ifdef GENREC_HAVE_TRAINER
     app::registerEngineCommands(app, ctx);
+    app::registerDevicesCommands(app, ctx);
 #endif
 
     try {

@@ -123,8 +123,13 @@ MemoryEstimate estimateMemory(const EstimateInput &in, int64_t deviceBytes)
         optBytes = double(trainedElems) * (2.0 + 8.0 / double(in.optimBlockSize));
     else
         optBytes = double(trainedElems) * 8.0;
-    const int64_t shards = (cuda && in.zeroStage >= 2) ? std::max<int64_t>(1, in.numGpus) : 1;
+    // ZeRO-2 (training/dist): each of the numGpus ranks keeps m, v and the averaged gradient of
+    // 1/numGpus of the trained elements. Autograd still materialises the full local gradient
+    // before the reduce-scatter (the engine has no per-bucket backward hooks): that transient
+    // part is gradientTransient.
+    const int64_t shards = in.zeroStage >= 2 ? std::max<int64_t>(1, in.numGpus) : 1;
     e.gradients = ceilDiv(gradBytes, shards);
+    e.gradientTransient = gradBytes - e.gradients;
     e.optimizer = int64_t(std::ceil(optBytes / double(shards)));
 
     // Activations.
@@ -138,7 +143,7 @@ MemoryEstimate estimateMemory(const EstimateInput &in, int64_t deviceBytes)
     e.activations = int64_t(acts);
 
     e.overhead = cuda ? kCudaContextBytes : kCpuRuntimeBytes;
-    e.total = e.weights + e.gradients + e.optimizer + e.activations + e.overhead;
+    e.total = e.weights + e.gradients + e.gradientTransient + e.optimizer + e.activations + e.overhead;
     e.deviceBytes = deviceBytes;
     e.fits = deviceBytes <= 0 || e.total <= deviceBytes;
     return e;
@@ -160,7 +165,10 @@ EstimateInput estimateInputFor(const RunConfig &c, const ModelDims &dims, int64_
     in.seqLen = c.cutoffLen;
     in.newTokens = newTokens;
     in.device = c.device;
-    in.numGpus = c.device == "cuda" ? std::max<int64_t>(1, int64_t(c.gpuIds.size())) : 1;
+    // ranks: cuda = one per gpu_ids entry (or nproc_per_node), cpu = nproc_per_node; times nnodes
+    const int64_t perNode = c.device == "cuda" ? std::max<int64_t>(int64_t(c.gpuIds.size()), c.nprocPerNode)
+                                               : c.nprocPerNode;
+    in.numGpus = std::max<int64_t>(1, perNode) * std::max<int64_t>(1, c.nnodes);
     in.zeroStage = c.zeroStage;
     return in;
 }

@@ -12,8 +12,10 @@
 ///               dense gradient of the whole table (that is what autograd produces).
 ///   optimizer   m and v per trained element: 8 B (adamw_torch, paged_adamw_32bit on CUDA), 2 B +
 ///               8/block (adamw_8bit); paged_adamw_32bit on CPU counts 8 B too (its mmap pages are
-///               resident until the kernel needs the memory). ZeRO-2 divides gradients and optimizer
-///               state by the number of GPUs.
+///               resident until the kernel needs the memory). ZeRO-2 (zero_stage 2, any device)
+///               divides the optimizer state and the kept (averaged) gradient by the number of ranks;
+///               the full local gradient autograd produces before the reduce-scatter is counted
+///               separately as gradientTransient (part of the peak).
 ///   activations per token per layer: saved tensors of the eager decoder layer (see
 ///               activationElementsPerTokenLayer()) × layers × batch × seq; with checkpointing
 ///               only each layer's input plus one layer's full set; plus the logits head over the
@@ -71,7 +73,7 @@ struct EstimateInput
     double supervisedFraction = 0.25; ///< share of tokens with labels (logits head cost)
     int64_t newTokens = 0;        ///< added SID tokens (freeze / lora embedding rows)
     std::string device = "cpu";   ///< cpu | cuda
-    int64_t numGpus = 1;
+    int64_t numGpus = 1;          ///< data-parallel ranks (devices) the run uses
     int64_t zeroStage = 0;        ///< 0 | 2
     int64_t optimBlockSize = 256; ///< adamw_8bit block
 };
@@ -81,6 +83,7 @@ struct MemoryEstimate
 {
     int64_t weights = 0;
     int64_t gradients = 0;
+    int64_t gradientTransient = 0; ///< ZeRO-2: full local gradient before the reduce-scatter
     int64_t optimizer = 0;
     int64_t activations = 0;
     int64_t overhead = 0;        ///< CUDA context or CPU runtime
@@ -99,7 +102,7 @@ double activationElementsPerTokenLayer(const ModelDims &d, int64_t seqLen);
 MemoryEstimate estimateMemory(const EstimateInput &in, int64_t deviceBytes = 0);
 
 /// The input for a RunConfig's SFT stage: batch = sft.per_device_train_batch_size, seq =
-/// cutoff_len, GPUs = gpu_ids (≥ 1) on cuda.
+/// cutoff_len, ranks = gpu_ids (or nproc_per_node) on cuda, nproc_per_node on cpu, × nnodes.
 EstimateInput estimateInputFor(const RunConfig &config, const ModelDims &dims, int64_t newTokens);
 
 /// The CPU runtime overhead and CUDA context the estimate adds.
