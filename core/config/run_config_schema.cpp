@@ -240,17 +240,17 @@ std::vector<FieldSpec> buildSchema()
                          "0: replicate optimizer state on every rank | 2: shard gradients and optimizer state across ranks.")
                     .range(0.0, 2.0)
                     .spec);
+    s.push_back(GR_FIELD("nproc_per_node", "Devices", nprocPerNode, "Data-parallel worker processes on this node (0 = one per gpu_ids entry on cuda, else 1).").range(0.0, 1024.0).spec);
+    s.push_back(GR_FIELD("nnodes", "Devices", nnodes, "Nodes taking part in the run (each runs genrec train with its node_rank).").range(1.0, 4096.0).spec);
+    s.push_back(GR_FIELD("node_rank", "Devices", nodeRank, "Index of this node, 0 .. nnodes-1 (node 0 hosts the rendezvous).").range(0.0, 4095.0).spec);
+    s.push_back(GR_FIELD("master_addr", "Devices", masterAddr, "Rendezvous host of a distributed run (c10d TCPStore on node 0).").spec);
+    s.push_back(GR_FIELD("master_port", "Devices", masterPort, "Rendezvous TCP port (0 = pick a free one; multi-node runs must set it).").range(0.0, 65535.0).spec);
     // SFT
     s.push_back(GR_FIELD("sft.tasks", "SFT", sft.tasks, "MiniOneRec SFT task mix (next SID, item alignment, title tasks).")
                     .choices(kSftTasks)
                     .spec);
     addTrainArgs(s, "sft", "SFT", [](RunConfig &c) -> TrainArgs & { return c.sft.train; });
     s.push_back(GR_FIELD("sft.early_stopping_patience", "SFT", sft.earlyStoppingPatience,
-    s.push_back(GR_FIELD("nproc_per_node", "Devices", nprocPerNode, "Data-parallel worker processes on this node (0 = one per gpu_ids entry on cuda, else 1).").range(0.0, 1024.0).spec);
-    s.push_back(GR_FIELD("nnodes", "Devices", nnodes, "Nodes taking part in the run (each runs genrec train with its node_rank).").range(1.0, 4096.0).spec);
-    s.push_back(GR_FIELD("node_rank", "Devices", nodeRank, "Index of this node, 0 .. nnodes-1 (node 0 hosts the rendezvous).").range(0.0, 4095.0).spec);
-    s.push_back(GR_FIELD("master_addr", "Devices", masterAddr, "Rendezvous host of a distributed run (c10d TCPStore on node 0).").spec);
-    s.push_back(GR_FIELD("master_port", "Devices", masterPort, "Rendezvous TCP port (0 = pick a free one; multi-node runs must set it).").range(0.0, 65535.0).spec);
                          "Stop after N evaluations without improvement of metric_for_best_model (0 = never).")
                     .range(0.0)
                     .spec);
