@@ -127,13 +127,13 @@ struct RunConfig
     std::vector<int64_t> gpuIds;
     int64_t numThreads = 0;                ///< CPU threads (0 = all cores)
     int64_t zeroStage = 0;                 ///< 0 | 2
-    // stages
-    SftConfig sft;
     int64_t nprocPerNode = 0;              ///< worker processes on this node (0 = one per gpu_ids entry on cuda, else 1)
     int64_t nnodes = 1;                    ///< nodes of a multi-node run
     int64_t nodeRank = 0;                  ///< this node's index (0 hosts the rendezvous)
     std::string masterAddr = "127.0.0.1";  ///< rendezvous host (c10d TCPStore on node 0)
     int64_t masterPort = 0;                ///< rendezvous port (0 = a free port, single node only)
+    // stages
+    SftConfig sft;
     RlConfig rl;
     EvalConfig eval;
 

@@ -136,10 +136,10 @@ PipelineResult runPipeline(core::RunStore &store, int64_t runId, const EngineHoo
         int64_t lastStep = 0; // optimiser steps of the last training stage (x of the eval points)
         for (const auto &s : ctx.config.stages) {
             stage = s;
-            store.setCurrentStage(runId, s);
-            if (s == "sft") {
             if (dist::current() && dist::current()->rank() != 0 && s != "sft")
                 continue; // data-parallel ranks > 0 take part in SFT only
+            store.setCurrentStage(runId, s);
+            if (s == "sft") {
                 SftTrainer trainer(ctx);
                 if (resume && stageDone(store, runId, "sft")) {
                     loadTrainedWeights(ctx, (fs::path(ctx.outputDir) / "sft" / "final_checkpoint").string());

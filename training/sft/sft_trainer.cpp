@@ -252,11 +252,11 @@ double SftTrainer::evaluateLoss()
 std::string SftTrainer::saveCheckpoint(const std::string &metric, double value, bool isBest)
 {
     auto &d = *m_impl;
-    const fs::path root = fs::path(d.ctx.outputDir) / "checkpoints";
     if (d.rank() != 0) { // only rank 0 writes checkpoints and the store; the optimizer save is collective
         d.optimizer->save({});
         return {};
     }
+    const fs::path root = fs::path(d.ctx.outputDir) / "checkpoints";
     fs::create_directories(root);
     const std::string name = std::string(kStage) + "-step" + std::to_string(d.step);
     const fs::path tmp = root / (name + ".tmp");
@@ -350,12 +350,12 @@ StageResult SftTrainer::train()
             supervised += micro.back().supervised;
             tokens += micro.back().tokens;
         }
-        d.optimizer->zeroGrad();
         d.cursor += a.perDeviceTrainBatchSize * a.gradientAccumulationSteps * d.world();
         if (d.dp) { // losses are weighted by the global supervised-token count
             supervised = d.dp->group().allreduceSum(supervised);
             tokens = d.dp->group().allreduceSum(tokens);
         }
+        d.optimizer->zeroGrad();
         double loss = 0;
         for (auto &b : micro) {
             auto hidden = d.ctx.model->forward(b.inputIds, b.attentionMask); // [B, T, C]
