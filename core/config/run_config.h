@@ -78,6 +78,7 @@ struct RlConfig
     bool testDuringTraining = false;
     int64_t testBeam = 20;
     int64_t evalMaxSamples = 500;
+    std::string metricForBestModel = "ndcg@10"; ///< ndcg@K | hr@K of the periodic valid evaluation
 };
 
 /// Offline evaluation (MiniOneRec evaluate.py + calc.py).

@@ -293,6 +293,7 @@ std::vector<FieldSpec> buildSchema()
     s.push_back(GR_FIELD("rl.test_during_training", "RL", rl.testDuringTraining, "Log in-batch HR/NDCG from a separate beam search (its own trie state).").spec);
     s.push_back(GR_FIELD("rl.test_beam", "RL", rl.testBeam, "Beams for that in-batch evaluation.").range(1.0).spec);
     s.push_back(GR_FIELD("rl.eval_max_samples", "RL", rl.evalMaxSamples, "Valid rows used per RL evaluation (-1 = all).").range(-1.0).spec);
+    s.push_back(GR_FIELD("rl.metric_for_best_model", "RL", rl.metricForBestModel, "Selects the best RL checkpoint (loaded at the end): ndcg@K or hr@K on valid, K in eval.topk.").spec);
     // Eval
     s.push_back(GR_FIELD("eval.split", "Eval", eval.split, "Split evaluated by the eval stage.").choices({"valid", "test"}).spec);
     s.push_back(GR_FIELD("eval.num_beams", "Eval", eval.numBeams, "Beams of the constrained beam search = length of each ranked list.").range(1.0, 4096.0).spec);

@@ -165,6 +165,17 @@ std::vector<ConfigProblem> validateRunConfig(const RunConfig &c)
     if (c.rl.rewardType != "rule" && !c.rl.beamSearch)
         out.push_back({"rl.reward_type", "the ranking reward uses beam rank, which sampling does not have",
                        "use reward_type: rule with sampling, or beam_search: true", "", 0});
+    if (c.rl.train.perDeviceTrainBatchSize % std::max<int64_t>(1, c.rl.numGenerations) != 0)
+        out.push_back({"rl.per_device_train_batch_size", "must be a multiple of rl.num_generations (rows = prompts x generations)",
+                       "e.g. 64 with num_generations 16", "", 0});
+    static const std::regex kRlMetric(R"((ndcg|hr)@([0-9]+))");
+    if (!std::regex_match(c.rl.metricForBestModel, mm, kRlMetric))
+        out.push_back({"rl.metric_for_best_model", "'" + c.rl.metricForBestModel + "' is not a ranking metric",
+                       "use ndcg@K or hr@K (K in eval.topk)", "", 0});
+    else if (std::find(c.stages.begin(), c.stages.end(), "rl") != c.stages.end() &&
+             (mm[2].length() > 9 || std::find(c.eval.topk.begin(), c.eval.topk.end(), std::stoll(mm[2].str())) == c.eval.topk.end()))
+        out.push_back({"rl.metric_for_best_model", "K=" + mm[2].str() + " is not in eval.topk",
+                       "add it to eval.topk or pick another K", "", 0});
     if (c.rl.maxCompletionLength < 2)
         out.push_back({"rl.max_completion_length", "too short for a SID completion", "use >= 8", "", 0});
 

@@ -7,6 +7,7 @@
 #include "training/dist/process_group.h"
 #include "training/eval/evaluator.h"
 #include "training/model/model_loading.h"
+#include "training/rl/grpo_trainer.h"
 #include "training/sft/sft_trainer.h"
 
 #include <nlohmann/json.hpp>
@@ -176,9 +177,34 @@ PipelineResult runPipeline(core::RunStore &store, int64_t runId, const EngineHoo
                     result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
                     return result;
                 }
+            } else if (s == "rl") {
+                if (resume && stageDone(store, runId, "rl")) {
+                    loadTrainedWeights(ctx, (fs::path(ctx.outputDir) / "rl" / "final_checkpoint").string());
+                    ctx.log("rl: already finished, continuing with its final checkpoint");
+                    continue;
+                }
+                GrpoTrainer trainer(ctx);
+                const std::string from = resume ? latestCheckpoint(store, runId, "rl") : std::string();
+                trainer.setup(from);
+                ctx.log("rl: " + std::to_string(trainer.totalSteps()) + " steps of " + std::to_string(trainer.promptsPerStep()) +
+                        " prompts" + (from.empty() ? "" : ", resuming from " + from));
+                const StageResult r = trainer.train();
+                result.metrics["rl_steps"] = static_cast<double>(r.steps);
+                result.metrics["rl_loss"] = r.lastLoss;
+                if (r.bestStep >= 0)
+                    result.metrics["rl_best_" + r.bestMetric] = r.bestValue;
+                if (r.status == "stopped") {
+                    ctx.event(s, r.steps, "log", "stopped at step " + std::to_string(r.steps) + ", checkpoint " + r.lastCheckpoint);
+                    store.setStatus(runId, core::kStatusStopped);
+                    result.status = core::kStatusStopped;
+                    result.exitCode = core::kExitInterrupted;
+                    result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+                    return result;
+                }
+                trainer.cleanup();
+                lastStep = r.steps;
             } else {
-                // rl and eval come from their own modules; until they are built in, skip them.
-                const std::string msg = s + " stage not available yet in this build: skipped";
+                const std::string msg = s + " stage not available in this build: skipped";
                 ctx.event(s, 0, "warning", msg);
                 ctx.log("warning: " + msg);
             }
