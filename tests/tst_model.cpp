@@ -316,6 +316,27 @@ private Q_SLOTS:
         }
     }
 
+    void dropoutOnlyWhileTraining()
+    {
+        auto model = randomModel();
+        const auto ids = torch::randint(0, 97, {2, 6}, torch::kLong);
+        model->eval();
+        const auto base = model->forward(ids).detach();
+        model->setDropout(0.3);
+        QVERIFY(maxAbsDiff(model->forward(ids), base) == 0); // eval mode: no dropout
+        model->train();
+        {
+            torch::NoGradGuard noGrad; // inference under no_grad: no dropout either
+            QVERIFY(maxAbsDiff(model->forward(ids), base) == 0);
+        }
+        const auto a = model->forward(ids), b = model->forward(ids);
+        QVERIFY(maxAbsDiff(a, base) > 1e-3); // training: dropped units change the output
+        QVERIFY(maxAbsDiff(a, b) > 1e-3);    // and each call draws a new mask
+        model->setDropout(0.0);
+        QVERIFY(maxAbsDiff(model->forward(ids), base) < 1e-5);
+        model->eval();
+    }
+
     void logitHeadsAreSlicesOfFullLogits()
     {
         torch::NoGradGuard noGrad;

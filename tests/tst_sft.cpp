@@ -4,6 +4,9 @@
 #include "core/data/synth.h"
 #include "core/store/run_store.h"
 #include "training/engine/pipeline.h"
+#include "training/eval/evaluator.h"
+#include "training/io/hf_folder_torch.h"
+#include "training/model/model_loading.h"
 #include "training/sft/prompts.h"
 #include "training/sft/sft_data.h"
 #include "training/sft/sft_trainer.h"
@@ -48,6 +51,8 @@ core::RunConfig tinyConfig(const std::string &dir, int64_t maxSteps)
     c.cutoffLen = 256;
     c.sft.tasks = {"sid_seq2sid"};
     c.sft.evalMaxSamples = 16;
+    c.eval.numBeams = 10; // valid HR/NDCG at each evaluation, kept cheap
+    c.eval.topk = {1, 5, 10};
     c.sft.earlyStoppingPatience = 0;
     auto &t = c.sft.train;
     t.maxSteps = maxSteps;
@@ -131,6 +136,26 @@ private Q_SLOTS:
         QCOMPARE(ex[5].response, std::string("Pen 3\n"));
     }
 
+    void promptGoldensCompact()
+    {
+        const auto ds = tinyDataset();
+        const auto ex = train::buildSftExamples(ds, "train", {"sid_seq2sid", "title2sid", "sid2title", "title_seq2sid"},
+                                                train::PromptTemplate::Compact, "office products", 1);
+        QCOMPARE(ex.size(), size_t(1 + 3 + 3 + 1));
+        QCOMPARE(ex[0].preamble, std::string());
+        QCOMPARE(ex[0].user, std::string("sid_seq2sid: <a_1><b_0><c_2><a_2><b_0><c_4>\n"));
+        QCOMPARE(ex[0].response, std::string("<a_3><b_0><c_6>\n"));
+        QCOMPARE(ex[1].user, std::string("title2sid: Pen 1\n"));
+        QCOMPARE(ex[1].response, std::string("<a_1><b_0><c_2>\n"));
+        QCOMPARE(ex[4].user, std::string("sid2title: <a_1><b_0><c_2>\n"));
+        QCOMPARE(ex[4].response, std::string("Pen 1\n"));
+        QCOMPARE(ex[7].user, std::string("title_seq2sid: Pen 1 | Pen 2\n"));
+        // evaluation and RL use the same next-SID prompt as SFT
+        const auto parts = train::nextSidPromptParts({"<a_1><b_0><c_2>", "<a_2><b_0><c_4>"}, train::PromptTemplate::Compact);
+        QCOMPARE(parts.first, ex[0].preamble);
+        QCOMPARE(parts.second, ex[0].user);
+    }
+
     void maskingAndTruncation()
     {
         const auto ds = tinyDataset();
@@ -184,6 +209,78 @@ private Q_SLOTS:
         QCOMPARE(store.getRun(id)->status, std::string("finished"));
         QVERIFY(std::filesystem::exists(dir + "/out/sft/final_checkpoint/model.safetensors"));
         QVERIFY(std::filesystem::exists(dir + "/out/sid_tokens.json"));
+
+        // HR@1 = 1 on the memorised rows: the final checkpoint ranks every target first.
+        const std::string finalDir = dir + "/out/sft/final_checkpoint";
+        auto model = train::loadCausalLm(finalDir);
+        const auto tok = train::BpeTokenizer::load(finalDir);
+        core::Dataset ds = core::loadDataset(dir + "/data", cfg.dataset);
+        const auto kept = train::buildSftExamples(ds, "train", {"sid_seq2sid"}, train::PromptTemplate::Fixed,
+                                                  ds.categoryPhrase(), static_cast<uint64_t>(cfg.seed), cfg.maxSamples);
+        std::vector<core::Sample> rows; // the 16 trained rows, recovered by their prompt text
+        for (const auto &s : ds.train)
+            for (const auto &e : kept) {
+                std::vector<std::string> hist;
+                for (auto id : s.history)
+                    hist.push_back(ds.item(id)->sid);
+                const auto p = train::nextSidPrompt(train::PromptTemplate::Fixed, hist, ds.item(s.target)->sid);
+                if (p.user == e.user && p.response == e.response) {
+                    rows.push_back(s);
+                    break;
+                }
+            }
+        QVERIFY(rows.size() >= 16); // a row repeated in the split matches twice
+        ds.test = rows;
+        train::Evaluator ev(*model, tok, ds);
+        train::EvalOptions eo;
+        eo.numBeams = 5;
+        eo.ks = {1, 5};
+        const auto rep = ev.evaluate(eo);
+        qInfo("memorised rows: hr@1 %f", rep.metrics.at("hr@1"));
+        QCOMPARE(rep.metrics.at("hr@1"), 1.0);
+    }
+
+    void nonFiniteLossStopsAndKeepsLastGoodCheckpoint()
+    {
+        QTemporaryDir tmp;
+        const std::string dir = makeData(tmp);
+        core::RunStore store(dir + "/runs.db");
+        auto cfg = tinyConfig(dir, 20);
+        cfg.sft.train.evalSteps = 0;
+        cfg.sft.train.saveSteps = 5;
+        cfg.sft.train.saveTotalLimit = 5;
+        const auto id = train::createTrainingRun(store, cfg, "");
+        train::RunContext ctx;
+        ctx.config = cfg;
+        ctx.store = &store;
+        ctx.runId = id;
+        ctx.outputDir = cfg.outputDir;
+        train::setupRunContext(ctx);
+        // A numerical blow-up after step 6 (as a diverging run produces): the final norm's weight
+        // turns NaN, so step 7's loss is NaN.
+        ctx.hooks.onProgress = [&](const train::StageProgress &p) {
+            if (p.step == 6) {
+                torch::NoGradGuard g;
+                ctx.model->model->norm->weight.fill_(std::numeric_limits<float>::quiet_NaN());
+            }
+        };
+        train::SftTrainer trainer(ctx);
+        trainer.setup();
+        bool threw = false;
+        try {
+            trainer.train();
+        } catch (const core::Error &e) {
+            threw = true;
+            qInfo("%s", e.what());
+            QVERIFY(std::string(e.what()).find("non-finite loss") != std::string::npos);
+            QVERIFY(std::string(e.what()).find("step 7") != std::string::npos);
+        }
+        QVERIFY(threw);
+        // the last checkpoint (step 5) holds finite weights and is still the newest one
+        const std::string last = train::latestCheckpoint(store, id, "sft");
+        QVERIFY(last.find("sft-step5") != std::string::npos);
+        for (const auto &[name, t] : train::loadSafetensors(last + "/model.safetensors"))
+            QVERIFY2(torch::isfinite(t).all().item<bool>(), name.c_str());
     }
 
     void resumeEqualsUninterrupted()

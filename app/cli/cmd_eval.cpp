@@ -61,6 +61,7 @@ void registerEvalCommands(CLI::App &app, CliContext &ctx)
         int64_t run = -1;
         int64_t vocab = 0;
         std::string saveModel, exportPrompts;
+        std::string promptTemplate = "fixed";
     };
     static EvalArgs a;
     auto *ev = app.add_subcommand("eval", "Constrained beam-search evaluation: HR@K, NDCG@K, coverage, level accuracy");
@@ -74,6 +75,9 @@ void registerEvalCommands(CLI::App &app, CliContext &ctx)
     ev->add_option("--max-samples", a.maxSamples, "Evaluate only the first N rows (-1 = all)")->capture_default_str();
     ev->add_option("--normalisation", a.norm,
                    "full (log-softmax over the whole vocabulary, as MiniOneRec) | constrained (over allowed tokens only, faster)")
+        ->capture_default_str();
+    ev->add_option("--prompt-template", a.promptTemplate,
+                   "The prompt_template the model was trained with: fixed | compat | compact")
         ->capture_default_str();
     ev->add_option("--threads", a.threads, "Intra-op threads (0 = all)")->capture_default_str();
     ev->add_option("--run", a.run, "Store the result into this run of --store");
@@ -93,6 +97,7 @@ void registerEvalCommands(CLI::App &app, CliContext &ctx)
             o.numBeams = a.beams;
             o.batchSize = a.batch;
             o.maxSamples = a.maxSamples;
+            o.promptTemplate = train::parsePromptTemplate(a.promptTemplate);
             if (a.norm == "full")
                 o.normalisation = train::Normalisation::FullVocab;
             else if (a.norm == "constrained")
@@ -132,7 +137,7 @@ void registerEvalCommands(CLI::App &app, CliContext &ctx)
                     for (int64_t id : rows[i].history)
                         if (const core::Item *it = ds.item(id))
                             hist.push_back(it->sid);
-                    j["prompts"].push_back(train::encodeNextSidPrompt(tok, hist));
+                    j["prompts"].push_back(train::encodeNextSidPrompt(tok, hist, train::parsePromptTemplate(a.promptTemplate)));
                 }
                 j["paths"] = nlohmann::json::array();
                 for (const auto &e : evaluator.trie().enumeratePaths())

@@ -116,11 +116,12 @@ struct RunConfig
     int64_t quantizationBlockSize = 64;
     bool bf16 = false;
     bool gradientCheckpointing = false;
+    double dropout = 0.0;                  ///< residual + embedding dropout while training (presets)
     // data
     std::string datasetDir = "";           ///< MiniOneRec layout (train/ valid/ test/ index/ info/) or flat
     std::string dataset = "";              ///< e.g. Office_Products
     std::string category = "";             ///< prompt phrase; "" = derived from the dataset name
-    std::string promptTemplate = "fixed";  ///< fixed | compat (MiniOneRec's wording, bugs B2/B3 fixed in fixed)
+    std::string promptTemplate = "fixed";  ///< fixed | compat (MiniOneRec's wording, bugs B2/B3 fixed in fixed) | compact
     int64_t cutoffLen = 512;
     int64_t maxSamples = -1;               ///< subsample every task to N rows (-1 = all)
     // devices

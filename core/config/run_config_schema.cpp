@@ -216,6 +216,11 @@ std::vector<FieldSpec> buildSchema()
     s.push_back(GR_FIELD("bf16", "Fine-tuning", bf16,
                          "bf16 weights: halves weight memory; real bf16 compute on CUDA, bf16 storage + fp32 compute on CPU.")
                     .spec);
+    s.push_back(GR_FIELD("dropout", "Fine-tuning", dropout,
+                         "Dropout on embeddings and on each attention / MLP output while training; regularises small "
+                         "models trained from scratch (HF checkpoints use 0).")
+                    .range(0.0, 0.9)
+                    .spec);
     s.push_back(GR_FIELD("gradient_checkpointing", "Fine-tuning", gradientCheckpointing,
                          "Recompute each decoder layer in backward: far less activation memory, ~30 % more compute.")
                     .spec);
@@ -227,8 +232,9 @@ std::vector<FieldSpec> buildSchema()
     s.push_back(GR_FIELD("dataset", "Data", dataset, "Dataset name, e.g. Office_Products (file name prefix).").spec);
     s.push_back(GR_FIELD("category", "Data", category, "Item category phrase used in prompts; \"\" = from the dataset name.").spec);
     s.push_back(GR_FIELD("prompt_template", "Data", promptTemplate,
-                         "fixed: one wording for SFT, RL and eval, no answer leaks | compat: MiniOneRec's exact prompts.")
-                    .choices({"fixed", "compat"})
+                         "fixed: one wording for SFT, RL and eval, no answer leaks | compat: MiniOneRec's exact prompts | "
+                         "compact: no envelope, 3-4x fewer tokens (for presets trained from scratch).")
+                    .choices({"fixed", "compat", "compact"})
                     .spec);
     s.push_back(GR_FIELD("cutoff_len", "Data", cutoffLen, "Maximum tokens per sample; longer prompts are truncated on the left.").range(8.0, 131072.0).spec);
     s.push_back(GR_FIELD("max_samples", "Data", maxSamples, "Use at most N rows of each task (-1 = all).").range(-1.0).spec);

@@ -36,7 +36,8 @@ bool stageDone(core::RunStore &store, int64_t runId, const std::string &stage)
 /// event for the studio. Returns false when a stop request cancelled it.
 bool runEvalStage(RunContext &ctx, int64_t step, PipelineResult &result)
 {
-    const auto opts = evalOptionsFromConfig(ctx.config.eval);
+    auto opts = evalOptionsFromConfig(ctx.config.eval);
+    opts.promptTemplate = parsePromptTemplate(ctx.config.promptTemplate);
     ctx.event("eval", step, "stage_start", "eval on " + opts.split);
     Evaluator evaluator(*ctx.model, ctx.tokenizer, ctx.dataset);
     const auto progress = [&](int64_t done, int64_t total) {

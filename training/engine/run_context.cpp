@@ -72,7 +72,7 @@ std::vector<std::string> compactTokenizerCorpus(const core::Dataset &dataset, co
     probe.buildIndex();
     const size_t rows = std::min<size_t>(dataset.train.size(), 64);
     probe.train.assign(dataset.train.begin(), dataset.train.begin() + static_cast<std::ptrdiff_t>(rows));
-    for (auto tmpl : {PromptTemplate::Fixed, PromptTemplate::Compat}) {
+    for (auto tmpl : {PromptTemplate::Fixed, PromptTemplate::Compat, PromptTemplate::Compact}) {
         for (const auto &ex : buildSftExamples(probe, "train", sftTaskNames(), tmpl, category, 1, 16)) {
             lines.push_back(ex.preamble);
             lines.push_back(ex.user);
@@ -118,6 +118,7 @@ void setupRunContext(RunContext &ctx)
         map[tok] = id;
     }
     ctx.model->setGradientCheckpointing(cfg.gradientCheckpointing);
+    ctx.model->setDropout(cfg.dropout);
     std::vector<int64_t> newIds(ctx.newTokenIds.begin(), ctx.newTokenIds.end());
     ctx.trainable = applyFinetuning(*ctx.model, FinetuneOptions::fromRunConfig(cfg), newIds);
     if (!cfg.adapterNameOrPath.empty()) {

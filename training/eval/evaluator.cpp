@@ -15,16 +15,18 @@
 
 namespace genrec::train {
 
-std::pair<std::string, std::string> nextSidPromptParts(const std::vector<std::string> &historySids)
+std::pair<std::string, std::string> nextSidPromptParts(const std::vector<std::string> &historySids,
+                                                       PromptTemplate tmpl)
 {
     // The SFT trainer's next-SID prompt: one wording for SFT, RL and evaluation (spec bug B3).
-    SftExample ex = nextSidPrompt(PromptTemplate::Fixed, historySids);
+    SftExample ex = nextSidPrompt(tmpl == PromptTemplate::Compact ? tmpl : PromptTemplate::Fixed, historySids);
     return {std::move(ex.preamble), std::move(ex.user)};
 }
 
-std::vector<int32_t> encodeNextSidPrompt(const BpeTokenizer &tokenizer, const std::vector<std::string> &historySids)
+std::vector<int32_t> encodeNextSidPrompt(const BpeTokenizer &tokenizer, const std::vector<std::string> &historySids,
+                                         PromptTemplate tmpl)
 {
-    const auto [a, b] = nextSidPromptParts(historySids);
+    const auto [a, b] = nextSidPromptParts(historySids, tmpl);
     std::vector<int32_t> ids = tokenizer.encode(a);
     const std::vector<int32_t> tail = tokenizer.encode(b);
     ids.insert(ids.end(), tail.begin(), tail.end());
@@ -143,7 +145,7 @@ EvalReport Evaluator::evaluate(const EvalOptions &options, const EvalProgress &p
             for (int64_t id : rows[static_cast<size_t>(i)].history)
                 if (const core::Item *it = m_dataset.item(id))
                     hist.push_back(it->sid);
-            prompts.push_back(encodeNextSidPrompt(m_tokenizer, hist));
+            prompts.push_back(encodeNextSidPrompt(m_tokenizer, hist, options.promptTemplate));
         }
         const auto hyps = constrainedBeamSearch(m_model, m_trie, prompts, bo);
         for (int64_t i = b0; i < b1; ++i) {

@@ -8,6 +8,7 @@
 #include "core/data/dataset.h"
 #include "core/eval/sid_trie.h"
 #include "training/decode/beam_search.h"
+#include "training/sft/prompts.h"
 #include "training/tokenizer/bpe_tokenizer.h"
 
 #include <cstdint>
@@ -28,11 +29,14 @@ class Qwen2ForCausalLMImpl;
 /// (training/sft/prompts.h nextSidPrompt, `fixed` template: SFT task-1 envelope and wording, so
 /// SFT, RL and evaluation share one prompt). Returned as {preamble, user block}, which the spec
 /// tokenises separately and concatenates; the user block ends with "### Response:\n".
-std::pair<std::string, std::string> nextSidPromptParts(const std::vector<std::string> &historySids);
+/// `compact` (prompt_template) gives the envelope-free form `sid_seq2sid: <SIDs>\n` instead.
+std::pair<std::string, std::string> nextSidPromptParts(const std::vector<std::string> &historySids,
+                                                       PromptTemplate tmpl = PromptTemplate::Fixed);
 
 /// Token ids of the next-SID prompt (parts tokenised separately, then concatenated).
 std::vector<int32_t> encodeNextSidPrompt(const BpeTokenizer &tokenizer,
-                                         const std::vector<std::string> &historySids);
+                                         const std::vector<std::string> &historySids,
+                                         PromptTemplate tmpl = PromptTemplate::Fixed);
 
 /// The terminator appended to every SID in the trie: the ids of "\n", then EOS.
 std::vector<int32_t> sidTerminator(const BpeTokenizer &tokenizer);
@@ -54,6 +58,8 @@ struct EvalOptions
     Normalisation normalisation = Normalisation::FullVocab;
     int numExamples = 3;            ///< sample predictions kept for display
     int exampleTopN = 5;            ///< predictions shown per sample
+    /// The run's prompt_template (the prompt must be the one the model was trained with).
+    PromptTemplate promptTemplate = PromptTemplate::Fixed;
 };
 
 /// EvalOptions from a run config's `eval:` section.

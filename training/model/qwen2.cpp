@@ -222,6 +222,10 @@ Qwen2DecoderLayerImpl::Qwen2DecoderLayerImpl(const ModelConfig &config)
 torch::Tensor Qwen2DecoderLayerImpl::forward(const torch::Tensor &x, const AttentionContext &ctx,
                                              int64_t layer)
 {
+    if (ctx.dropout > 0) {
+        auto h = x + torch::dropout(self_attn(input_layernorm(x), ctx, layer), ctx.dropout, true);
+        return h + torch::dropout(mlp(post_attention_layernorm(h)), ctx.dropout, true);
+    }
     auto h = x + self_attn(input_layernorm(x), ctx, layer);
     return h + mlp(post_attention_layernorm(h));
 }
@@ -354,6 +358,10 @@ torch::Tensor Qwen2ForCausalLMImpl::forward(const torch::Tensor &inputIds,
     ctx.sin = angles.sin().to(dtype);
 
     auto x = model->embed_tokens->forward(inputIds.to(longOpts), dtype); // [B, T, C]
+    if (m_dropout > 0 && is_training() && torch::GradMode::is_enabled()) {
+        ctx.dropout = m_dropout;
+        x = torch::dropout(x, m_dropout, true);
+    }
     int64_t index = 0;
     const bool recompute = m_gradientCheckpointing && is_training() && !cache
                            && torch::GradMode::is_enabled();

@@ -110,6 +110,7 @@ struct AttentionContext
     torch::Tensor keyMask; ///< fused path: [B, T] token mask, undefined when nothing is padding
     KvCache *cache = nullptr;
     bool fused = false;    ///< use the fused CPU kernels (fp32 CPU, no cache)
+    double dropout = 0.0;  ///< residual dropout on each sublayer output (training only)
 };
 
 /// Multi-head self-attention with grouped key/value heads (K kv heads serve H = K·G query heads).
@@ -252,6 +253,12 @@ public:
     void setGradientCheckpointing(bool enabled) { m_gradientCheckpointing = enabled; }
     bool gradientCheckpointing() const { return m_gradientCheckpointing; }
 
+    /// Dropout with probability p on the embedding output and on each attention / MLP output
+    /// before its residual add, in training mode with grad enabled only (a regulariser for
+    /// models trained from scratch; HF checkpoints have none, so the default is 0).
+    void setDropout(double p) { m_dropout = p; }
+    double dropout() const { return m_dropout; }
+
     Qwen2Model model{nullptr};
     Projection lm_head{nullptr}; ///< null when tieWordEmbeddings
 
@@ -259,6 +266,7 @@ private:
     ModelConfig m_config;
     bool m_fusedKernels = true;
     bool m_gradientCheckpointing = false;
+    double m_dropout = 0.0;
 };
 TORCH_MODULE(Qwen2ForCausalLM);
 

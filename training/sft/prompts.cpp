@@ -79,7 +79,18 @@ PromptTemplate parsePromptTemplate(const std::string &name)
         return PromptTemplate::Fixed;
     if (name == "compat")
         return PromptTemplate::Compat;
-    core::throwBadInput("prompt_template: unknown template '" + name + "'", "use fixed or compat");
+    if (name == "compact")
+        return PromptTemplate::Compact;
+    core::throwBadInput("prompt_template: unknown template '" + name + "'", "use fixed, compat or compact");
+}
+
+static SftExample compactExample(const std::string &task, const std::string &input, const std::string &target)
+{
+    SftExample ex;
+    ex.task = task;
+    ex.user = task + ": " + input + "\n";
+    ex.response = target + "\n";
+    return ex;
 }
 
 const std::vector<std::string> &sftTaskNames()
@@ -113,7 +124,9 @@ std::vector<int64_t> shuffleIndices(int64_t n, uint64_t seed)
 SftExample nextSidPrompt(PromptTemplate tmpl, const std::vector<std::string> &historySids,
                          const std::string &targetSid)
 {
-    (void)tmpl; // both templates use SFT task 1's wording here (the fixed one everywhere)
+    if (tmpl == PromptTemplate::Compact)
+        return compactExample("sid_seq2sid", joined(historySids, ""), targetSid);
+    // fixed and compat both use SFT task 1's wording here (one wording everywhere, bug B3)
     SftExample ex;
     ex.task = "sid_seq2sid";
     ex.preamble = preamble(kNextSidInstruction);
@@ -128,6 +141,7 @@ std::vector<SftExample> buildSftExamples(const core::Dataset &dataset, const std
                                          const std::string &category, uint64_t seed, int64_t maxSamples)
 {
     const bool compat = tmpl == PromptTemplate::Compat;
+    const bool compact = tmpl == PromptTemplate::Compact;
     const auto &rows = dataset.split(split);
     std::vector<SftExample> all;
     for (size_t t = 0; t < tasks.size(); ++t) {
@@ -150,6 +164,10 @@ std::vector<SftExample> buildSftExamples(const core::Dataset &dataset, const std
                 value[key] = toSid ? it.sid : it.title;
             }
             for (const auto &key : order) {
+                if (compact) {
+                    out.push_back(compactExample(task, key, value[key]));
+                    continue;
+                }
                 SftExample ex;
                 ex.task = task;
                 ex.preamble = preamble("Answer the question about item identification.");
@@ -163,6 +181,10 @@ std::vector<SftExample> buildSftExamples(const core::Dataset &dataset, const std
         } else if (task == "sid_seq2title") {
             for (const auto &s : rows) {
                 History h = historyOf(dataset, s);
+                if (compact) {
+                    out.push_back(compactExample(task, joined(h.sids, ""), h.target->title));
+                    continue;
+                }
                 SftExample ex;
                 ex.task = task;
                 ex.preamble = preamble("Can you recommend the next item for the user based on their interaction history?");
@@ -176,6 +198,10 @@ std::vector<SftExample> buildSftExamples(const core::Dataset &dataset, const std
             uint64_t rng = seed ^ 0x5F7A11E5ull;
             for (const auto &s : rows) {
                 History h = historyOf(dataset, s);
+                if (compact) {
+                    out.push_back(compactExample(task, joined(h.titles, " | "), h.target->title));
+                    continue;
+                }
                 SftExample ex;
                 ex.task = task;
                 ex.preamble = std::string(kPreambleHead) + instructions[splitmix64(rng) % instructions.size()] + "\n \n";
@@ -187,6 +213,10 @@ std::vector<SftExample> buildSftExamples(const core::Dataset &dataset, const std
         } else if (task == "title_seq2sid") {
             for (const auto &s : rows) {
                 History h = historyOf(dataset, s);
+                if (compact) {
+                    out.push_back(compactExample(task, joined(h.titles, " | "), h.target->sid));
+                    continue;
+                }
                 SftExample ex;
                 ex.task = task;
                 ex.preamble = preamble("Based on the user's historical interaction with item titles, predict the semantic ID of the next item they may expect.");

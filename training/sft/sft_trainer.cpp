@@ -216,6 +216,7 @@ EvalReport SftTrainer::evaluateRanking()
     if (!d.evaluator)
         core::throwBadInput("sft: ranking evaluation needs a valid split", "check the dataset's valid/ folder");
     auto opts = evalOptionsFromConfig(d.ctx.config.eval);
+    opts.promptTemplate = parsePromptTemplate(d.ctx.config.promptTemplate);
     opts.split = "valid";
     opts.maxSamples = d.ctx.config.sft.evalMaxSamples;
     opts.batchSize = static_cast<int>(std::max<int64_t>(1, d.ctx.config.eval.perDeviceEvalBatchSize));
