@@ -153,7 +153,9 @@ void TestUiCompare::panelShowsEverything()
     panel.resize(1000, 700);
     panel.setRuns({ida, idb});
     QCOMPARE(panel.metric(), QStringLiteral("loss"));
-    QCOMPARE(panel.chart()->seriesCount(), 2);
+    // Curves are read on a worker thread.
+    QTRY_COMPARE(panel.chart()->seriesCount(), 2);
+    QVERIFY(!panel.isLoading());
     QCOMPARE(panel.chart()->pointCount(0), qsizetype(50));
 
     // Differences only: finetuning_type alone differs.

@@ -1,4 +1,5 @@
-// Renders each main view (New run with the demo, Dashboard with SFT + RL curves, Runs, Compare)
+// Renders each main view (New run with the demo, Dashboard with SFT + RL curves, the rollout
+// inspector and the recommendation preview, Runs, Compare)
 // to PNG under GENREC_SCREENSHOT_DIR, from a store filled here, and checks the images are real.
 // Registered twice: on the offscreen platform and, where xvfb-run exists, under Xvfb (xcb).
 #include "core/config/run_config_yaml.h"
@@ -7,7 +8,10 @@
 #include "ui/dashboard_panel.h"
 #include "ui/main_window.h"
 #include "ui/metric_chart.h"
+#include "ui/prediction_preview.h"
+#include "ui/rollout_inspector.h"
 #include "ui/runs_panel.h"
+#include "ui/sample_events.h"
 
 #include <QApplication>
 #include <QDir>
@@ -17,11 +21,78 @@
 #include <QTemporaryDir>
 #include <QTest>
 
+#include <nlohmann/json.hpp>
+
 #include <cmath>
 
 using namespace genrec;
 
 namespace {
+
+const char *const kTitles[] = {"Swingline Stapler", "Paper Clips (100)", "Legal Pads, Yellow", "Gel Pens, Black",
+                               "Desk Organizer", "Binder Clips", "Sticky Notes 3x3", "Highlighters (5)",
+                               "Staples, Standard", "Letter Trays", "Label Maker Tape", "Ring Binder 2in"};
+
+std::string sidOf(int item)
+{
+    return "<a_" + std::to_string(item % 4) + "><b_" + std::to_string(item * 7 % 16) + "><c_" + std::to_string(item) + ">";
+}
+
+/// Rollouts (two RL steps) and evaluation examples in the engine's payload format.
+void addSampleEvents(core::RunStore &store, int64_t id, const core::EvalResult &eval)
+{
+    using nlohmann::json;
+    for (const int step : {10, 30}) {
+        json samples = json::array();
+        for (int u = 0; u < 4; ++u) {
+            const int target = (u * 5 + 8) % 12;
+            json completions = json::array();
+            for (int g = 0; g < 6; ++g) {
+                const int item = (g == 1 + u % 3) ? target : (target + 1 + g + step) % 12;
+                const double rule = item == target ? 1.0 : 0.0;
+                const double ranking = item == target ? 0.0 : -1.0 / (g + 2);
+                completions.push_back({{"sid", sidOf(item)}, {"title", kTitles[item]},
+                                       {"rewards", {{"rule", rule}, {"ranking", ranking}}},
+                                       {"reward", rule + ranking}, {"advantage", (rule + ranking + 0.3) * 1.2}});
+            }
+            samples.push_back({{"user_id", "A" + std::to_string(1000 + u)},
+                               {"history_titles", {kTitles[u], kTitles[(u + 3) % 12], kTitles[(u + 6) % 12]}},
+                               {"target_sid", sidOf(target)}, {"target_title", kTitles[target]},
+                               {"completions", completions}});
+        }
+        core::EventRow e;
+        e.runId = id;
+        e.stage = "rl";
+        e.step = step;
+        e.kind = "rollouts";
+        e.payloadJson = json{{"step", step}, {"samples", samples}}.dump();
+        store.addEvent(e);
+    }
+    // Examples of the first users whose stored rank is in the top 5, consistent with the stored
+    // evaluation.
+    json examples = json::array();
+    for (size_t i = 0; i < eval.userIds.size() && examples.size() < 4; ++i) {
+        const int rank = eval.ranks[i];
+        if (rank < 0 || rank >= 5)
+            continue;
+        const int target = int(i * 5 + 8) % 12;
+        json top = json::array();
+        for (int k = 0; k < 5; ++k) {
+            const int item = k == rank ? target : (target + 1 + k) % 12;
+            top.push_back({{"sid", sidOf(item)}, {"title", kTitles[item]}, {"score", -0.4 - 0.6 * k}});
+        }
+        examples.push_back({{"user_id", eval.userIds[i]},
+                            {"history_titles", {kTitles[i % 12], kTitles[(i + 4) % 12], kTitles[(i + 9) % 12]}},
+                            {"target_sid", sidOf(target)}, {"target_title", kTitles[target]}, {"rank", rank},
+                            {"top", top}});
+    }
+    core::EventRow e;
+    e.runId = id;
+    e.stage = "eval";
+    e.kind = "eval_examples";
+    e.payloadJson = json{{"split", "test"}, {"examples", examples}}.dump();
+    store.addEvent(e);
+}
 
 int64_t fillRun(core::RunStore &store, const std::string &name, const std::string &type, double quality,
                 std::optional<int64_t> parent = std::nullopt)
@@ -75,6 +146,7 @@ int64_t fillRun(core::RunStore &store, const std::string &name, const std::strin
     }
     e.metricsJson = "{\"hr@10\": " + std::to_string(0.2 * quality) + ", \"ndcg@10\": " + std::to_string(0.11 * quality) + "}";
     store.addEvalResult(e);
+    addSampleEvents(store, id, e);
     store.setStatus(id, core::kStatusFinished);
     return id;
 }
@@ -147,13 +219,27 @@ void TestUiScreenshots::renderViews()
     chartTabs->setCurrentIndex(2);
     save(QStringLiteral("dashboard-rl"));
 
+    w.dashboard()->showPage(3);
+    QCOMPARE(w.dashboard()->rolloutInspector()->steps(), QList<qint64>({10, 30}));
+    QVERIFY(w.dashboard()->rolloutInspector()->targetRow() >= 0);
+    save(QStringLiteral("rollouts"));
+
+    w.dashboard()->showPage(4);
+    ui::PredictionPreview *preview = w.dashboard()->predictionPreview();
+    QCOMPARE(preview->users().size(), qsizetype(4));
+    preview->setUser(preview->users().at(1));
+    QVERIFY(preview->targetRow() >= 0);
+    // The stored rank agrees with the highlighted row.
+    QVERIFY(preview->rankLine().contains(ui::rankText(preview->targetRow())));
+    save(QStringLiteral("predictions"));
+
     w.runsPanel()->reload();
     w.showTab(ui::MainWindow::RunsTab);
     save(QStringLiteral("runs"));
 
     w.comparePanel()->setRuns({a, b});
     w.showTab(ui::MainWindow::CompareTab);
-    QVERIFY(w.comparePanel()->chart()->seriesCount() == 2);
+    QTRY_COMPARE(w.comparePanel()->chart()->seriesCount(), 2);
     save(QStringLiteral("compare"));
 }
 

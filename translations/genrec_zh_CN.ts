@@ -119,6 +119,10 @@
         <source> · no weights (train_from_scratch only)</source>
         <translation> · 无权重（仅可从头训练）</translation>
     </message>
+    <message>
+        <source>not in the list</source>
+        <translation>不在列表中</translation>
+    </message>
 </context>
 <context>
     <name>genrec::ui::ComparePanel</name>
@@ -232,6 +236,14 @@
     <message>
         <source> · loss %1</source>
         <translation> · 损失 %1</translation>
+    </message>
+    <message>
+        <source>Rollouts</source>
+        <translation>采样</translation>
+    </message>
+    <message>
+        <source>Predictions</source>
+        <translation>预测</translation>
     </message>
 </context>
 <context>
@@ -371,6 +383,104 @@
     <message>
         <source>The run keeps going; reopen the studio to follow it.</source>
         <translation>运行将继续；重新打开工作室即可继续跟踪。</translation>
+    </message>
+</context>
+<context>
+    <name>genrec::ui::PredictionPreview</name>
+    <message>
+        <source>No evaluation examples for this run yet (the eval stage stores a few users&apos; predictions when it finishes).</source>
+        <translation>此运行还没有评估样例（评估阶段结束时会保存部分用户的预测）。</translation>
+    </message>
+    <message>
+        <source>History (oldest first):</source>
+        <translation>历史（从早到晚）：</translation>
+    </message>
+    <message>
+        <source>user %1 (%2)</source>
+        <translation>用户 %1（%2）</translation>
+    </message>
+    <message>
+        <source>Target: %1  %2</source>
+        <translation>目标：%1  %2</translation>
+    </message>
+    <message>
+        <source>Rank of the target: %1 (stored %2 evaluation of %3 users)</source>
+        <translation>目标排名：%1（已保存的 %2 评估，共 %3 个用户）</translation>
+    </message>
+    <message>
+        <source>Rank of the target: %1 (no stored per-user rank for this user)</source>
+        <translation>目标排名：%1（该用户没有已保存的逐用户排名）</translation>
+    </message>
+    <message>
+        <source>#</source>
+        <translation>#</translation>
+    </message>
+    <message>
+        <source>Title</source>
+        <translation>标题</translation>
+    </message>
+    <message>
+        <source>SID</source>
+        <translation>SID</translation>
+    </message>
+    <message>
+        <source>Score</source>
+        <translation>得分</translation>
+    </message>
+    <message>
+        <source>The target item</source>
+        <translation>目标物品</translation>
+    </message>
+</context>
+<context>
+    <name>genrec::ui::RolloutInspector</name>
+    <message>
+        <source>RL step:</source>
+        <translation>RL 步数：</translation>
+    </message>
+    <message>
+        <source>No rollouts logged for this run yet (the RL stage stores a sample of its groups every few steps).</source>
+        <translation>此运行还没有记录采样（RL 阶段每隔几步保存一部分组）。</translation>
+    </message>
+    <message>
+        <source>History (oldest first):</source>
+        <translation>历史（从早到晚）：</translation>
+    </message>
+    <message>
+        <source>user %1</source>
+        <translation>用户 %1</translation>
+    </message>
+    <message>
+        <source>Every completion got the same reward: no learning signal.</source>
+        <translation>所有生成结果的奖励相同：没有学习信号。</translation>
+    </message>
+    <message>
+        <source>Target: %1  %2</source>
+        <translation>目标：%1  %2</translation>
+    </message>
+    <message>
+        <source>All %1 completions got the same reward: advantages are zero, this group teaches nothing.</source>
+        <translation>全部 %1 个生成结果的奖励相同：优势为零，这一组不提供任何学习信号。</translation>
+    </message>
+    <message>
+        <source>Title</source>
+        <translation>标题</translation>
+    </message>
+    <message>
+        <source>SID</source>
+        <translation>SID</translation>
+    </message>
+    <message>
+        <source>Reward</source>
+        <translation>奖励</translation>
+    </message>
+    <message>
+        <source>Advantage</source>
+        <translation>优势</translation>
+    </message>
+    <message>
+        <source>The target item</source>
+        <translation>目标物品</translation>
     </message>
 </context>
 <context>
@@ -824,8 +934,8 @@
         <translation>要打开的运行库（SQLite）。</translation>
     </message>
     <message>
-        <source>Measure the Compare view on 10 runs x 100,000 points and exit.</source>
-        <translation>在 10 个运行 × 100,000 个点上测量对比视图性能后退出。</translation>
+        <source>Measure the Compare view on 10 runs x 100,000 points and live ingest into the dashboard, then exit.</source>
+        <translation>在 10 个运行 × 100,000 个点上测量对比视图，并测量仪表盘的实时写入，然后退出。</translation>
     </message>
 </context>
 </TS>

@@ -99,18 +99,41 @@ QVector<SeriesAppend> RunSeries::append(const std::vector<core::MetricRow> &rows
         if (r.point.key == "samples_seen")
             m_samplesAt[{QString::fromStdString(r.point.stage), r.point.step}] = r.point.value;
 
+    // A batch has few distinct stages and keys: resolve each once, not once per row.
+    struct KeyRef
+    {
+        const std::string *name;
+        std::vector<Point> *points;
+        int slot;
+    };
+    std::vector<KeyRef> keyRefs;
+    std::vector<std::pair<const std::string *, qsizetype>> stageRefs;
     QVector<SeriesAppend> out;
-    QHash<QString, int> slot;
     for (const core::MetricRow &r : rows) {
         m_lastRowId = std::max<qint64>(m_lastRowId, r.rowId);
         const core::MetricPoint &mp = r.point;
-        const QString stageName = QString::fromStdString(mp.stage);
-        Stage &st = stage(stageName);
+        qsizetype stageIndex = -1;
+        for (const auto &[name, index] : stageRefs)
+            if (*name == mp.stage) {
+                stageIndex = index;
+                break;
+            }
+        if (stageIndex < 0) {
+            const QString stageName = QString::fromStdString(mp.stage);
+            stage(stageName);
+            for (qsizetype i = 0; i < m_stages.size(); ++i)
+                if (m_stages[i].name == stageName)
+                    stageIndex = i;
+            stageRefs.emplace_back(&mp.stage, stageIndex);
+        }
+        Stage &st = m_stages[stageIndex];
         if (m_t0 < 0)
             m_t0 = mp.wallTime;
-        auto it = m_samplesAt.find({stageName, mp.step});
-        if (it != m_samplesAt.end())
-            st.lastSamples = it->second;
+        if (!m_samplesAt.empty()) {
+            auto it = m_samplesAt.find({st.name, mp.step});
+            if (it != m_samplesAt.end())
+                st.lastSamples = it->second;
+        }
         Point p{st.stepOffset + double(mp.step), st.samplesOffset + st.lastSamples, mp.wallTime - m_t0,
                 mp.value};
         if (!st.any) {
@@ -125,15 +148,21 @@ QVector<SeriesAppend> RunSeries::append(const std::vector<core::MetricRow> &rows
         m_maxStep = std::max(m_maxStep, p.step);
         m_maxSamples = std::max(m_maxSamples, p.samples);
 
-        const QString key = QString::fromStdString(mp.key);
-        auto &vec = m_points[key];
-        vec.push_back(p);
-        auto s = slot.find(key);
-        if (s == slot.end()) {
-            s = slot.insert(key, int(out.size()));
+        KeyRef *ref = nullptr;
+        for (KeyRef &k : keyRefs)
+            if (*k.name == mp.key) {
+                ref = &k;
+                break;
+            }
+        if (!ref) {
+            const QString key = QString::fromStdString(mp.key);
             out.push_back(SeriesAppend{key, {}, {}, true});
+            keyRefs.push_back(KeyRef{&mp.key, &m_points[key], int(out.size()) - 1});
+            ref = &keyRefs.back();
         }
-        SeriesAppend &a = out[s.value()];
+        std::vector<Point> &vec = *ref->points;
+        vec.push_back(p);
+        SeriesAppend &a = out[ref->slot];
         const double x = xOf(p, mode);
         if (vec.size() > 1 && x < xOf(vec[vec.size() - 2], mode))
             a.sorted = false;

@@ -3,21 +3,26 @@
 #include "ui/metric_chart.h"
 #include "ui/store_watcher.h"
 
+#include <QApplication>
 #include <QCheckBox>
 #include <QComboBox>
 #include <QHBoxLayout>
 #include <QHeaderView>
 #include <QLabel>
+#include <QPointer>
 #include <QSet>
 #include <QSlider>
 #include <QSplitter>
 #include <QTabWidget>
 #include <QTableWidget>
+#include <QThreadPool>
 #include <QVBoxLayout>
 
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <memory>
+#include <numeric>
 
 namespace genrec::ui {
 
@@ -91,6 +96,7 @@ ComparePanel::ComparePanel(StoreWatcher *watcher, QWidget *parent) : QWidget(par
 void ComparePanel::setRuns(const QList<qint64> &runIds)
 {
     m_runIds = runIds;
+    m_cacheRuns.clear(); // reread: the runs may have new points since
     m_names.clear();
     m_configs.clear();
     m_keys.clear();
@@ -166,36 +172,105 @@ void ComparePanel::setDifferencesOnly(bool on)
     fillDiff();
 }
 
+namespace {
+
+/// One run's rows of `key` (plus samples_seen for that x-axis) in write order, as RunSeries.
+std::shared_ptr<RunSeries> loadRunSeries(core::RunStore &store, qint64 runId, const std::string &key,
+                                         bool withSamples)
+{
+    std::vector<core::MetricRow> rows;
+    for (const std::string &k : {key, std::string("samples_seen")}) {
+        if (k == "samples_seen" && (!withSamples || key == "samples_seen"))
+            continue;
+        for (auto &p : store.metricSeries(runId, k))
+            rows.push_back(core::MetricRow{0, std::move(p)});
+    }
+    // Write order puts stages side by side; rows come by step, so stages may interleave.
+    const auto byWall = [](const core::MetricRow &a, const core::MetricRow &b) {
+        return a.point.wallTime < b.point.wallTime;
+    };
+    if (!std::is_sorted(rows.begin(), rows.end(), byWall)) {
+        std::vector<std::size_t> order(rows.size());
+        std::iota(order.begin(), order.end(), std::size_t(0));
+        std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+            return rows[a].point.wallTime < rows[b].point.wallTime;
+        });
+        std::vector<core::MetricRow> sorted;
+        sorted.reserve(rows.size());
+        for (const std::size_t i : order)
+            sorted.push_back(std::move(rows[i]));
+        rows.swap(sorted);
+    }
+    auto series = std::make_shared<RunSeries>();
+    series->append(rows, XAxisMode::Step);
+    return series;
+}
+
+} // namespace
+
 void ComparePanel::loadCurves()
 {
     m_chart->clear();
     m_chart->setXAxisLabel(xAxisLabel(m_mode));
-    core::RunStore *store = m_watcher->store();
     const QString key = metric();
-    if (!store || key.isEmpty())
+    if (!m_watcher->store() || key.isEmpty() || m_runIds.isEmpty()) {
+        Q_EMIT curvesLoaded();
         return;
-    for (int i = 0; i < m_runIds.size(); ++i) {
-        std::vector<core::MetricRow> rows;
+    }
+    const bool withSamples = m_mode == XAxisMode::Samples;
+    if (m_cacheKey == key && m_cacheRuns == m_runIds && (m_cacheHasSamples || !withSamples)) {
+        drawCurves();
+        return;
+    }
+    // Reading a million rows takes seconds: a worker thread does it on its own read-only
+    // connection (WAL lets it read while the engine writes) and hands the series back.
+    const int generation = ++m_generation;
+    m_loading = true;
+    const std::string path = m_watcher->storePath().toStdString();
+    const QList<qint64> ids = m_runIds;
+    const std::string k = key.toStdString();
+    QPointer<ComparePanel> self(this);
+    QThreadPool::globalInstance()->start([self, generation, path, ids, k, key, withSamples] {
+        auto loaded = std::make_shared<std::vector<std::shared_ptr<RunSeries>>>();
         try {
-            // The metric plus samples_seen (for that x-axis), in write order so stages line up.
-            for (const std::string &k : {key.toStdString(), std::string("samples_seen")}) {
-                if (k == "samples_seen" && (m_mode != XAxisMode::Samples || key == QLatin1String("samples_seen")))
-                    continue;
-                for (auto &p : store->metricSeries(m_runIds[i], k))
-                    rows.push_back(core::MetricRow{0, std::move(p)});
+            core::RunStore store(path, true);
+            for (const qint64 id : ids) {
+                try {
+                    loaded->push_back(loadRunSeries(store, id, k, withSamples));
+                } catch (const std::exception &) {
+                    loaded->push_back(std::make_shared<RunSeries>());
+                }
             }
         } catch (const std::exception &) {
-            continue;
+            loaded->assign(size_t(ids.size()), std::make_shared<RunSeries>());
         }
-        std::stable_sort(rows.begin(), rows.end(), [](const core::MetricRow &a, const core::MetricRow &b) {
-            return a.point.wallTime < b.point.wallTime;
-        });
-        RunSeries series;
-        series.append(rows, m_mode);
+        QMetaObject::invokeMethod(
+            qApp,
+            [self, generation, loaded, ids, key, withSamples] {
+                if (!self || generation != self->m_generation)
+                    return; // the panel is gone, or a newer load superseded this one
+                self->m_cache = std::move(*loaded);
+                self->m_cacheRuns = ids;
+                self->m_cacheKey = key;
+                self->m_cacheHasSamples = withSamples;
+                self->m_loading = false;
+                self->drawCurves();
+            },
+            Qt::QueuedConnection);
+    });
+}
+
+void ComparePanel::drawCurves()
+{
+    m_chart->clear();
+    m_chart->setXAxisLabel(xAxisLabel(m_mode));
+    const QString key = metric();
+    for (int i = 0; i < m_runIds.size() && i < int(m_cache.size()); ++i) {
         QVector<double> x, y;
-        series.series(key, m_mode, &x, &y);
+        m_cache[size_t(i)]->series(key, m_mode, &x, &y);
         m_chart->setPoints(m_chart->addSeries(m_names.value(i)), x, y);
     }
+    Q_EMIT curvesLoaded();
 }
 
 void ComparePanel::fillDiff()

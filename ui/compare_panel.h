@@ -3,13 +3,18 @@
 /// Compare view for two or more runs: overlaid curves of any metric (same x-axis choices and
 /// smoothing as the dashboard), the config diff table with "Differences only", the final
 /// evaluation metrics side by side, and for runs evaluated on the same split the paired
-/// bootstrap CI of their NDCG@10 difference from the stored per-user ranks.
+/// bootstrap CI of their NDCG@10 difference from the stored per-user ranks. Curves are read on a
+/// worker thread (curvesLoaded() says when they are drawn), so opening many long runs never
+/// freezes the window.
 
 #include "ui/chart_series.h"
 #include "ui/compare_logic.h"
 
 #include <QList>
 #include <QWidget>
+
+#include <memory>
+#include <vector>
 
 class QCheckBox;
 class QComboBox;
@@ -46,9 +51,16 @@ public:
     /// Paired comparisons shown (first run against each other run).
     const QVector<PairedNdcgComparison> &pairedComparisons() const { return m_paired; }
     QString pairedText() const;
+    /// Curves are read on a worker thread; true until they are drawn.
+    bool isLoading() const { return m_loading; }
+
+Q_SIGNALS:
+    /// The overlay shows the current runs, metric and x-axis (after every load or redraw).
+    void curvesLoaded();
 
 private:
     void loadCurves();
+    void drawCurves();
     void fillDiff();
     void fillMetrics();
 
@@ -59,6 +71,14 @@ private:
     QStringList m_keys;
     XAxisMode m_mode = XAxisMode::Step;
     QVector<PairedNdcgComparison> m_paired;
+    // Series of the last load (per run, same order as m_cacheRuns): metric and x-axis switches
+    // that need no new rows redraw from here instead of reading the store again.
+    std::vector<std::shared_ptr<RunSeries>> m_cache;
+    QList<qint64> m_cacheRuns;
+    QString m_cacheKey;
+    bool m_cacheHasSamples = false;
+    int m_generation = 0;
+    bool m_loading = false;
     MetricChart *m_chart = nullptr;
     QComboBox *m_metric = nullptr;
     QComboBox *m_xAxis = nullptr;

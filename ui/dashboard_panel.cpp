@@ -1,6 +1,8 @@
 #include "ui/dashboard_panel.h"
 
 #include "ui/metric_chart.h"
+#include "ui/prediction_preview.h"
+#include "ui/rollout_inspector.h"
 #include "ui/run_controller.h"
 #include "ui/runs_table_model.h"
 #include "ui/store_watcher.h"
@@ -106,6 +108,12 @@ DashboardPanel::DashboardPanel(StoreWatcher *watcher, RunController *controller,
         }
         m_tabs->addTab(w, page.title);
     }
+    m_rollouts = new RolloutInspector(m_watcher, m_tabs);
+    m_rollouts->setObjectName(QStringLiteral("rolloutInspector"));
+    m_tabs->addTab(m_rollouts, tr("Rollouts"));
+    m_predictions = new PredictionPreview(m_watcher, m_tabs);
+    m_predictions->setObjectName(QStringLiteral("predictionPreview"));
+    m_tabs->addTab(m_predictions, tr("Predictions"));
     m_log = new QPlainTextEdit(split);
     m_log->setObjectName(QStringLiteral("log"));
     m_log->setReadOnly(true);
@@ -178,6 +186,8 @@ void DashboardPanel::showRun(qint64 runId)
     const bool same = runId == m_runId && m_watcher->isWatching(runId);
     m_runId = runId;
     if (!same) {
+        m_rollouts->showRun(runId);
+        m_predictions->showRun(runId);
         m_series = RunSeries();
         for (MetricChart *c : std::as_const(m_charts))
             c->clear();
@@ -323,6 +333,11 @@ void DashboardPanel::stopRun()
         m_controller->attach(m_runId, pid);
     }
     m_controller->stop();
+}
+
+void DashboardPanel::showPage(int index)
+{
+    m_tabs->setCurrentIndex(index);
 }
 
 int DashboardPanel::exportCharts(const QString &dir)

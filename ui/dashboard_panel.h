@@ -3,7 +3,8 @@
 /// Live view of one run: progress (stage, step, ETA) from the engine's JSON lines when the studio
 /// launched it, charts fed incrementally from the store (StoreWatcher → RunSeries → MetricChart),
 /// a bounded log pane, Stop / Resume, x-axis choice (step, samples seen, wall time), smoothing,
-/// and PNG/CSV export. Charts sit in tabs; hidden tabs are not replotted.
+/// and PNG/CSV export. Charts sit in tabs; hidden tabs are not replotted. Two more tabs show the
+/// run's samples: the GRPO rollout inspector and the recommendation preview of its evaluation.
 
 #include "ui/chart_series.h"
 #include "ui/engine_protocol.h"
@@ -23,6 +24,8 @@ class QTabWidget;
 namespace genrec::ui {
 
 class MetricChart;
+class PredictionPreview;
+class RolloutInspector;
 class RunController;
 class StoreWatcher;
 
@@ -37,6 +40,10 @@ public:
     void showRun(qint64 runId);
     qint64 runId() const { return m_runId; }
     MetricChart *chart(const QString &chartId) const { return m_charts.value(chartId); }
+    RolloutInspector *rolloutInspector() const { return m_rollouts; }
+    PredictionPreview *predictionPreview() const { return m_predictions; }
+    /// Switches the chart tabs: 0 Training, 1 Ranking, 2 RL, 3 Rollouts, 4 Predictions.
+    void showPage(int index);
     QStringList chartIds() const { return m_charts.keys(); }
     void setXAxisMode(XAxisMode mode);
     void setSmoothing(double weight);
@@ -76,6 +83,8 @@ private:
     QSlider *m_smoothing = nullptr;
     QLabel *m_smoothingLabel = nullptr;
     QTabWidget *m_tabs = nullptr;
+    RolloutInspector *m_rollouts = nullptr;
+    PredictionPreview *m_predictions = nullptr;
     QPlainTextEdit *m_log = nullptr;
     QString m_etaStage;
     qint64 m_etaFirstStep = 0;

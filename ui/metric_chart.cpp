@@ -1,6 +1,7 @@
 // The only translation unit that includes QCustomPlot (its header needs Qt's bare keywords).
 #include "ui/metric_chart.h"
 
+#include "ui/decimation.h"
 #include "ui/smoothing.h"
 
 #include <QFile>
@@ -13,6 +14,7 @@
 #include <qcustomplot.h>
 
 #include <algorithm>
+#include <cmath>
 #include <numeric>
 
 namespace genrec::ui {
@@ -36,9 +38,13 @@ struct MetricChart::Private
         QColor color;
         QCPGraph *raw = nullptr;
         QCPGraph *smooth = nullptr; // null while smoothing is off
+        // The full series (x ascending); the graphs hold only its decimation to the view.
         QVector<double> x;
         QVector<double> y;
+        QVector<double> sm; // EMA of y, computed once per smoothing change and extended on append
         DebiasedEma ema;
+        double yMin = qInf(), yMax = -qInf(), smMin = qInf(), smMax = -qInf(); // finite values
+        bool stale = true; // data changed since the graphs were last filled
     };
 
     QCustomPlot *plot = nullptr;
@@ -53,7 +59,98 @@ struct MetricChart::Private
     bool dirty = false;
     bool followData = true;
     int replots = 0;
+    // View the graphs were last decimated for (x-range and axis-rect width in pixels).
+    double viewLo = 0, viewHi = 0;
+    int viewColumns = 0;
+    qint64 drawnPoints = 0;
+
+    void fitAxes();
+    void decimate(int minColumns = 0);
 };
+
+namespace {
+
+void extendBounds(const QVector<double> &v, qsizetype from, double *lo, double *hi)
+{
+    for (qsizetype i = from; i < v.size(); ++i)
+        if (std::isfinite(v[i])) {
+            *lo = std::min(*lo, v[i]);
+            *hi = std::max(*hi, v[i]);
+        }
+}
+
+/// Puts the decimation of (x, y) to [lo, hi] into a graph; returns the points drawn.
+qsizetype fillGraph(QCPGraph *graph, const QVector<double> &x, const QVector<double> &y, double lo,
+                    double hi, int columns)
+{
+    bool dense = false;
+    const std::vector<std::size_t> idx =
+        decimateMinMax(x.constData(), y.constData(), std::size_t(x.size()), lo, hi, columns, &dense);
+    QVector<QCPGraphData> pts;
+    pts.reserve(qsizetype(idx.size()));
+    for (const std::size_t i : idx)
+        pts.push_back(QCPGraphData(x[qsizetype(i)], y[qsizetype(i)]));
+    auto data = QSharedPointer<QCPGraphDataContainer>::create();
+    data->add(pts, true);
+    graph->setData(data);
+    // Antialiasing costs most on dense polylines and buys nothing there.
+    graph->setAntialiased(!dense);
+    return pts.size();
+}
+
+} // namespace
+
+void MetricChart::Private::fitAxes()
+{
+    double xLo = qInf(), xHi = -qInf(), yLo = qInf(), yHi = -qInf();
+    for (const Series &s : std::as_const(series)) {
+        if (s.x.isEmpty())
+            continue;
+        xLo = std::min(xLo, s.x.first());
+        xHi = std::max(xHi, s.x.last());
+        yLo = std::min(yLo, s.yMin);
+        yHi = std::max(yHi, s.yMax);
+        if (s.smooth) {
+            yLo = std::min(yLo, s.smMin);
+            yHi = std::max(yHi, s.smMax);
+        }
+    }
+    // A single value keeps the current span, centred on it (as QCustomPlot's rescaleAxes does).
+    auto apply = [](QCPAxis *axis, double lo, double hi) {
+        if (!(lo <= hi))
+            return;
+        if (lo == hi) {
+            const double half = axis->range().size() / 2;
+            axis->setRange(lo - half, hi + half);
+        } else {
+            axis->setRange(lo, hi);
+        }
+    };
+    apply(plot->xAxis, xLo, xHi);
+    apply(plot->yAxis, yLo, yHi);
+}
+
+void MetricChart::Private::decimate(int minColumns)
+{
+    const QCPRange range = plot->xAxis->range();
+    const int columns = std::max(minColumns, std::max(1, plot->axisRect()->width()));
+    const bool sameView = range.lower == viewLo && range.upper == viewHi && columns == viewColumns;
+    viewLo = range.lower;
+    viewHi = range.upper;
+    viewColumns = columns;
+    qint64 drawn = 0;
+    for (Series &s : series) {
+        if (sameView && !s.stale) {
+            drawn += s.raw->dataCount() + (s.smooth ? s.smooth->dataCount() : 0);
+            continue;
+        }
+        drawn += fillGraph(s.raw, s.x, s.y, range.lower, range.upper, columns);
+        if (s.smooth)
+            drawn += fillGraph(s.smooth, s.x, s.sm, range.lower, range.upper, columns);
+        s.stale = false;
+    }
+    drawnPoints = drawn;
+}
 
 MetricChart::MetricChart(const QString &title, QWidget *parent)
     : QWidget(parent), d(std::make_unique<Private>())
@@ -64,6 +161,7 @@ MetricChart::MetricChart(const QString &title, QWidget *parent)
     d->plot->setMinimumSize(220, 160);
     d->plot->setInteractions(QCP::iRangeDrag | QCP::iRangeZoom);
     d->plot->setNoAntialiasingOnDrag(true);
+    d->plot->setPlottingHint(QCP::phFastPolylines, true);
     d->plot->plotLayout()->insertRow(0);
     d->titleElement = new QCPTextElement(d->plot, title, QFont(font().family(), font().pointSize(), QFont::Bold));
     d->plot->plotLayout()->addElement(0, 0, d->titleElement);
@@ -95,6 +193,9 @@ MetricChart::MetricChart(const QString &title, QWidget *parent)
     });
     connect(d->plot, &QCustomPlot::mouseMove, this,
             [this](QMouseEvent *event) { updateHover(event->pos()); });
+    // Every replot (ours, or QCustomPlot's own on drag and zoom) decimates once the layout is
+    // known; an unchanged view with unchanged data costs nothing.
+    connect(d->plot, &QCustomPlot::afterLayout, this, [this] { d->decimate(); });
     applyPalette();
 }
 
@@ -121,6 +222,7 @@ int MetricChart::addSeries(const QString &name, const QColor &color)
     s.raw = d->plot->addGraph();
     s.raw->setName(name);
     s.raw->setPen(QPen(s.color, 1.5));
+    s.raw->setAdaptiveSampling(true);
     s.ema = DebiasedEma(d->smoothing);
     d->series.push_back(s);
     d->plot->legend->setVisible(d->series.size() > 1);
@@ -142,15 +244,17 @@ void MetricChart::appendPoints(int series, const QVector<double> &x, const QVect
         setPoints(series, ax, ay);
         return;
     }
+    const qsizetype from = s.x.size();
     s.x += x.first(n);
     s.y += y.first(n);
-    s.raw->addData(x.first(n), y.first(n), true);
+    extendBounds(s.y, from, &s.yMin, &s.yMax);
     if (s.smooth) {
-        QVector<double> sm(n);
+        s.sm.reserve(s.y.size());
         for (qsizetype i = 0; i < n; ++i)
-            sm[i] = s.ema.push(y[i]);
-        s.smooth->addData(x.first(n), sm, true);
+            s.sm.push_back(s.ema.push(y[i]));
+        extendBounds(s.sm, from, &s.smMin, &s.smMax);
     }
+    s.stale = true;
     scheduleReplot();
 }
 
@@ -160,16 +264,23 @@ void MetricChart::setPoints(int series, const QVector<double> &x, const QVector<
         return;
     Private::Series &s = d->series[series];
     const qsizetype n = std::min(x.size(), y.size());
-    std::vector<qsizetype> order(n);
-    std::iota(order.begin(), order.end(), 0);
-    std::stable_sort(order.begin(), order.end(), [&](qsizetype a, qsizetype b) { return x[a] < x[b]; });
-    s.x.resize(n);
-    s.y.resize(n);
-    for (qsizetype i = 0; i < n; ++i) {
-        s.x[i] = x[order[i]];
-        s.y[i] = y[order[i]];
+    if (std::is_sorted(x.begin(), x.begin() + n)) {
+        s.x = x.first(n);
+        s.y = y.first(n);
+    } else {
+        std::vector<qsizetype> order(n);
+        std::iota(order.begin(), order.end(), 0);
+        std::stable_sort(order.begin(), order.end(), [&](qsizetype a, qsizetype b) { return x[a] < x[b]; });
+        s.x.resize(n);
+        s.y.resize(n);
+        for (qsizetype i = 0; i < n; ++i) {
+            s.x[i] = x[order[i]];
+            s.y[i] = y[order[i]];
+        }
     }
-    s.raw->setData(s.x, s.y, true);
+    s.yMin = qInf(), s.yMax = -qInf();
+    extendBounds(s.y, 0, &s.yMin, &s.yMax);
+    s.stale = true;
     rebuildSmoothed(series);
     scheduleReplot();
 }
@@ -215,6 +326,9 @@ void MetricChart::rebuildSmoothed(int index)
 {
     Private::Series &s = d->series[index];
     s.ema = DebiasedEma(d->smoothing);
+    s.stale = true;
+    s.sm.clear();
+    s.smMin = qInf(), s.smMax = -qInf();
     if (d->smoothing <= 0) {
         if (s.smooth) {
             d->plot->removeGraph(s.smooth);
@@ -227,15 +341,17 @@ void MetricChart::rebuildSmoothed(int index)
         s.smooth = d->plot->addGraph();
         s.smooth->setName(s.name);
         s.smooth->removeFromLegend();
+        s.smooth->setAdaptiveSampling(true);
     }
     QColor faint = s.color;
     faint.setAlpha(70);
     s.raw->setPen(QPen(faint, 1.0));
     s.smooth->setPen(QPen(s.color, 1.8));
-    QVector<double> sm(s.y.size());
+    // Once over the full series; appends extend it and replots only decimate it.
+    s.sm.resize(s.y.size());
     for (qsizetype i = 0; i < s.y.size(); ++i)
-        sm[i] = s.ema.push(s.y[i]);
-    s.smooth->setData(s.x, sm, true);
+        s.sm[i] = s.ema.push(s.y[i]);
+    extendBounds(s.sm, 0, &s.smMin, &s.smMax);
 }
 
 void MetricChart::setStageBands(const QVector<StageBand> &bands)
@@ -300,7 +416,7 @@ void MetricChart::onReplotTimer()
         return;
     d->dirty = false;
     if (d->followData)
-        d->plot->rescaleAxes(true);
+        d->fitAxes();
     ++d->replots;
     d->plot->replot(QCustomPlot::rpQueuedReplot);
 }
@@ -309,7 +425,7 @@ void MetricChart::replotNow()
 {
     d->dirty = false;
     if (d->followData)
-        d->plot->rescaleAxes(true);
+        d->fitAxes();
     ++d->replots;
     d->plot->replot(QCustomPlot::rpImmediateRefresh);
 }
@@ -327,14 +443,52 @@ int MetricChart::replotCount() const
 void MetricChart::rescale()
 {
     d->followData = true;
-    d->plot->rescaleAxes(true);
+    d->fitAxes();
     scheduleReplot();
+}
+
+void MetricChart::setXRange(double lo, double hi)
+{
+    d->followData = false;
+    d->plot->xAxis->setRange(lo, hi);
+    scheduleReplot();
+}
+
+double MetricChart::xRangeLower() const
+{
+    return d->plot->xAxis->range().lower;
+}
+
+double MetricChart::xRangeUpper() const
+{
+    return d->plot->xAxis->range().upper;
+}
+
+qint64 MetricChart::drawnPointCount() const
+{
+    return d->drawnPoints;
+}
+
+QVector<QPointF> MetricChart::drawnPoints(int series, bool smoothed) const
+{
+    QVector<QPointF> out;
+    if (series < 0 || series >= d->series.size())
+        return out;
+    const QCPGraph *g = smoothed ? d->series[series].smooth : d->series[series].raw;
+    if (!g)
+        return out;
+    for (auto it = g->data()->constBegin(); it != g->data()->constEnd(); ++it)
+        out.push_back(QPointF(it->key, it->value));
+    return out;
 }
 
 bool MetricChart::exportPng(const QString &path, int width, int height)
 {
     if (d->followData)
-        d->plot->rescaleAxes(true);
+        d->fitAxes();
+    // Decimate for the image's width (savePng lays out again but does not replot).
+    d->decimate(width);
+    d->viewColumns = -1; // the next on-screen replot decimates for the widget again
     return d->plot->savePng(path, width, height);
 }
 
@@ -404,22 +558,23 @@ void MetricChart::updateHover(const QPoint &pos)
     const double key = d->plot->xAxis->pixelToCoord(pos.x());
     QStringList lines;
     lines << QStringLiteral("x = %1").arg(key, 0, 'g', 6);
-    QCPGraph *first = nullptr;
+    bool any = false;
+    double tx = 0, ty = 0;
     for (const auto &s : d->series) {
-        QCPGraph *g = s.smooth ? s.smooth : s.raw;
-        if (g->data()->isEmpty())
+        // The full series, not the decimated graph: hover shows stored values.
+        if (s.x.isEmpty())
             continue;
-        auto it = g->data()->findBegin(key, true);
-        if (it == g->data()->constEnd())
-            --it;
-        if (!first)
-            first = g;
-        lines << QStringLiteral("%1: %2 @ %3").arg(s.name).arg(it->value, 0, 'g', 5).arg(it->key, 0, 'g', 6);
+        const qsizetype i = std::min<qsizetype>(
+            std::lower_bound(s.x.begin(), s.x.end(), key) - s.x.begin(), s.x.size() - 1);
+        const double value = s.smooth ? s.sm[i] : s.y[i];
+        if (!any)
+            tx = s.x[i], ty = value, any = true;
+        lines << QStringLiteral("%1: %2 @ %3").arg(s.name).arg(value, 0, 'g', 5).arg(s.x[i], 0, 'g', 6);
     }
-    if (!first)
+    if (!any)
         return;
-    d->tracer->setGraph(first);
-    d->tracer->setGraphKey(key);
+    d->tracer->setGraph(nullptr);
+    d->tracer->position->setCoords(tx, ty);
     d->tracer->setVisible(true);
     QToolTip::showText(d->plot->mapToGlobal(pos), lines.join(QLatin1Char('\n')), d->plot);
     d->plot->replot(QCustomPlot::rpQueuedReplot);

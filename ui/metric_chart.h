@@ -2,11 +2,14 @@
 /// @file metric_chart.h
 /// One time-series chart (QCustomPlot inside, never in this header, so files built with
 /// QT_NO_KEYWORDS can use it). Data is appended in batches; every change arms a coalescing timer
-/// and a hidden chart is not replotted until it is shown again (style rule 5). Raw series are
-/// kept for smoothing changes and CSV export; with smoothing on, the raw curve is drawn faint
-/// under its debiased-EMA curve.
+/// and a hidden chart is not replotted until it is shown again (style rule 5). Full series are
+/// kept here (for smoothing, hover, CSV export and decimation); the plot's graphs hold only their
+/// per-pixel min/max decimation to the visible x-range (decimation.h), so a replot costs about
+/// the same for 1,000 or 1,000,000 points. With smoothing on, the raw curve is drawn faint under
+/// its debiased-EMA curve; the EMA is computed once over the full series, not per replot.
 
 #include <QColor>
+#include <QPointF>
 #include <QString>
 #include <QVector>
 #include <QWidget>
@@ -64,6 +67,16 @@ public:
     int replotCount() const;
     /// Fits both axes to the data and re-enables following new data.
     void rescale();
+    /// Shows [lo, hi] on the x-axis and stops following new data (as a user zoom does).
+    void setXRange(double lo, double hi);
+    double xRangeLower() const;
+    double xRangeUpper() const;
+    /// Points the graphs held at the last replot, all series together. Each series is drawn
+    /// decimated to the visible x-range: at most about two points per pixel column (its minimum
+    /// and maximum), recomputed only when the range, the width or the data changed.
+    qint64 drawnPointCount() const;
+    /// The points a series' graph holds now (raw or smoothed curve; tests).
+    QVector<QPointF> drawnPoints(int series, bool smoothed = false) const;
 
     bool exportPng(const QString &path, int width = 0, int height = 0);
     /// Long-format CSV: series,x,y (raw values).

@@ -333,20 +333,20 @@ void RunFormPanel::validateNow()
             range = "a number in [" + (spec->min ? core::formatFieldValue(*spec->min) : std::string("-inf")) + ", " +
                     (spec->max ? core::formatFieldValue(*spec->max) : std::string("inf")) + "]";
         problems.push_back({key.toStdString(), tr("not a valid value").toStdString(),
-                            range.empty() ? std::string() : tr("enter %1").arg(QString::fromStdString(range)).toStdString()});
+                            range.empty() ? std::string() : tr("enter %1").arg(QString::fromStdString(range)).toStdString(), {}, 0});
     }
     for (auto &p : core::validateRunConfig(c))
         problems.push_back(std::move(p));
 
     updateModelInfo(QString::fromStdString(c.modelNameOrPath));
     if (!m_modelError.isEmpty())
-        problems.push_back({"model_name_or_path", m_modelError.toStdString(), ""});
+        problems.push_back({"model_name_or_path", m_modelError.toStdString(), "", {}, 0});
     updateDataset(QString::fromStdString(c.datasetDir), QString::fromStdString(c.dataset));
     if (!m_datasetError.isEmpty())
-        problems.push_back({"dataset_dir", m_datasetError.toStdString(), ""});
+        problems.push_back({"dataset_dir", m_datasetError.toStdString(), "", {}, 0});
     if (m_engine.isEmpty())
         problems.push_back({"", tr("The genrec engine was not found.").toStdString(),
-                            tr("install genrec next to genrec-studio or set GENREC_ENGINE").toStdString()});
+                            tr("install genrec next to genrec-studio or set GENREC_ENGINE").toStdString(), {}, 0});
 
     m_problems->clear();
     QHash<QString, QString> byField;

@@ -6,6 +6,8 @@
 #include <QSet>
 #include <QTimer>
 
+#include <algorithm>
+
 namespace genrec::ui {
 
 Q_LOGGING_CATEGORY(lcStoreWatcher, "genrec.ui.store")
@@ -64,6 +66,34 @@ core::RunStore *StoreWatcher::store()
     return m_store.get();
 }
 
+void StoreWatcher::setRowsPerPoll(qint64 rows)
+{
+    m_rowsPerPoll = std::max<qint64>(1, rows);
+}
+
+bool StoreWatcher::pollMetrics(core::RunStore *s)
+{
+    // One cheap probe, then per-run incremental reads of at most m_rowsPerPoll rows each, so a
+    // long run being caught up is charted in slices that never hold the GUI thread for long.
+    const qint64 maxRow = s->maxMetricRowId();
+    if (maxRow == m_lastMaxRowId)
+        return false;
+    bool more = false;
+    const QList<qint64> runs = m_lastRowId.keys();
+    for (const qint64 runId : runs) {
+        auto rows = s->metricsSince(runId, m_lastRowId.value(runId), m_rowsPerPoll);
+        if (rows.empty())
+            continue;
+        more = more || qint64(rows.size()) >= m_rowsPerPoll;
+        m_lastRowId[runId] = rows.back().rowId;
+        Q_EMIT metricsAppended(runId, rows);
+    }
+    // Remember the probe only once everything up to it was delivered.
+    if (!more)
+        m_lastMaxRowId = maxRow;
+    return more;
+}
+
 bool StoreWatcher::pollNow()
 {
     core::RunStore *s = store();
@@ -72,19 +102,8 @@ bool StoreWatcher::pollNow()
         return false;
     }
     try {
-        // Metrics: one cheap probe, then per-run incremental reads.
-        const qint64 maxRow = s->maxMetricRowId();
-        if (maxRow != m_lastMaxRowId) {
-            m_lastMaxRowId = maxRow;
-            const QList<qint64> runs = m_lastRowId.keys();
-            for (const qint64 runId : runs) {
-                auto rows = s->metricsSince(runId, m_lastRowId.value(runId));
-                if (rows.empty())
-                    continue;
-                m_lastRowId[runId] = rows.back().rowId;
-                Q_EMIT metricsAppended(runId, rows);
-            }
-        }
+        if (pollMetrics(s))
+            scheduleContinuation();
         // Statuses: the effective status reads "crashed" for running runs whose pid is gone.
         const auto runs = s->listRuns();
         QSet<qint64> seen;
@@ -118,6 +137,27 @@ bool StoreWatcher::pollNow()
         return false;
     }
     return true;
+}
+
+void StoreWatcher::scheduleContinuation()
+{
+    if (m_continuationPending)
+        return;
+    m_continuationPending = true;
+    // Next slice after the events already queued (paints, input) have run.
+    QTimer::singleShot(0, this, [this] {
+        m_continuationPending = false;
+        core::RunStore *s = store();
+        if (!s)
+            return;
+        try {
+            if (pollMetrics(s))
+                scheduleContinuation();
+        } catch (const std::exception &e) {
+            m_error = QString::fromStdString(e.what());
+            Q_EMIT storeError(m_error);
+        }
+    });
 }
 
 } // namespace genrec::ui

@@ -36,11 +36,17 @@ public:
     /// Last rowid delivered for a run (0 = nothing yet).
     qint64 lastRowId(qint64 runId) const { return m_lastRowId.value(runId, 0); }
 
+    /// Rows read per watched run and poll (default 8,000, a few milliseconds of work). When a
+    /// run has more (a long run being opened), the rest follows in further slices queued right
+    /// after, so the GUI stays responsive while it catches up.
+    void setRowsPerPoll(qint64 rows);
+    qint64 rowsPerPoll() const { return m_rowsPerPoll; }
+
     /// Polling period; the timer runs while started.
     void start(int intervalMs = 500);
     void stop();
-    /// One poll now: metrics of watched runs, then statuses. Returns false (and emits
-    /// storeError) when the store cannot be read.
+    /// One poll now: metrics of watched runs (one slice; see setRowsPerPoll), then statuses.
+    /// Returns false (and emits storeError) when the store cannot be read.
     bool pollNow();
     /// The open store (opened on demand), or nullptr with the error in errorString().
     core::RunStore *store();
@@ -56,6 +62,10 @@ Q_SIGNALS:
     void storeError(const QString &message);
 
 private:
+    /// Reads one slice of new metric rows; true when a run has more waiting.
+    bool pollMetrics(core::RunStore *store);
+    void scheduleContinuation();
+
     QString m_path;
     QString m_error;
     std::unique_ptr<core::RunStore> m_store;
@@ -63,6 +73,8 @@ private:
     QHash<qint64, qint64> m_lastRowId;
     QHash<qint64, QString> m_status;
     qint64 m_lastMaxRowId = -1;
+    qint64 m_rowsPerPoll = 8000;
+    bool m_continuationPending = false;
 };
 
 } // namespace genrec::ui
