@@ -229,9 +229,11 @@ void ComparePanel::loadCurves()
     const std::string path = m_watcher->storePath().toStdString();
     const QList<qint64> ids = m_runIds;
     const std::string k = key.toStdString();
+    const XAxisMode mode = m_mode;
     QPointer<ComparePanel> self(this);
-    QThreadPool::globalInstance()->start([self, generation, path, ids, k, key, withSamples] {
+    QThreadPool::globalInstance()->start([self, generation, path, ids, k, key, withSamples, mode] {
         auto loaded = std::make_shared<std::vector<std::shared_ptr<RunSeries>>>();
+        auto curves = std::make_shared<QVector<std::pair<QVector<double>, QVector<double>>>>();
         try {
             core::RunStore store(path, true);
             for (const qint64 id : ids) {
@@ -244,9 +246,14 @@ void ComparePanel::loadCurves()
         } catch (const std::exception &) {
             loaded->assign(size_t(ids.size()), std::make_shared<RunSeries>());
         }
+        // The x values of the current axis too, so the GUI thread only hands them to the chart.
+        for (const auto &series : *loaded) {
+            curves->push_back({});
+            series->series(key, mode, &curves->back().first, &curves->back().second);
+        }
         QMetaObject::invokeMethod(
             qApp,
-            [self, generation, loaded, ids, key, withSamples] {
+            [self, generation, loaded, curves, ids, key, withSamples, mode] {
                 if (!self || generation != self->m_generation)
                     return; // the panel is gone, or a newer load superseded this one
                 self->m_cache = std::move(*loaded);
@@ -254,21 +261,29 @@ void ComparePanel::loadCurves()
                 self->m_cacheKey = key;
                 self->m_cacheHasSamples = withSamples;
                 self->m_loading = false;
-                self->drawCurves();
+                if (mode == self->m_mode)
+                    self->drawCurves(curves.get());
+                else
+                    self->drawCurves();
             },
             Qt::QueuedConnection);
     });
 }
 
-void ComparePanel::drawCurves()
+void ComparePanel::drawCurves(const QVector<std::pair<QVector<double>, QVector<double>>> *curves)
 {
     m_chart->clear();
     m_chart->setXAxisLabel(xAxisLabel(m_mode));
     const QString key = metric();
     for (int i = 0; i < m_runIds.size() && i < int(m_cache.size()); ++i) {
+        const int s = m_chart->addSeries(m_names.value(i));
+        if (curves && i < curves->size()) {
+            m_chart->setPoints(s, curves->at(i).first, curves->at(i).second);
+            continue;
+        }
         QVector<double> x, y;
         m_cache[size_t(i)]->series(key, m_mode, &x, &y);
-        m_chart->setPoints(m_chart->addSeries(m_names.value(i)), x, y);
+        m_chart->setPoints(s, x, y);
     }
     Q_EMIT curvesLoaded();
 }

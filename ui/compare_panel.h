@@ -14,6 +14,7 @@
 #include <QWidget>
 
 #include <memory>
+#include <utility>
 #include <vector>
 
 class QCheckBox;
@@ -60,7 +61,9 @@ Q_SIGNALS:
 
 private:
     void loadCurves();
-    void drawCurves();
+    /// Draws the cached series; `curves` (x, y per run in the current x-axis) when the worker
+    /// already computed them.
+    void drawCurves(const QVector<std::pair<QVector<double>, QVector<double>>> *curves = nullptr);
     void fillDiff();
     void fillMetrics();
 

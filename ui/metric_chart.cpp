@@ -27,6 +27,9 @@ const QColor kPalette[] = {QColor(0x1f, 0x77, 0xb4), QColor(0xff, 0x7f, 0x0e), Q
                            QColor(0x17, 0xbe, 0xcf)};
 
 constexpr int kReplotDelayMs = 40;
+constexpr double kLineWidth = 1.5;   // a curve without smoothing
+constexpr double kFaintWidth = 1.0;  // the raw curve under its smoothed one
+constexpr double kSmoothWidth = 1.8; // the smoothed curve
 
 } // namespace
 
@@ -79,9 +82,10 @@ void extendBounds(const QVector<double> &v, qsizetype from, double *lo, double *
         }
 }
 
-/// Puts the decimation of (x, y) to [lo, hi] into a graph; returns the points drawn.
+/// Puts the decimation of (x, y) to [lo, hi] into a graph; returns the points drawn. `penWidth`
+/// is the curve's width when sparse.
 qsizetype fillGraph(QCPGraph *graph, const QVector<double> &x, const QVector<double> &y, double lo,
-                    double hi, int columns)
+                    double hi, int columns, double penWidth)
 {
     bool dense = false;
     const std::vector<std::size_t> idx =
@@ -93,8 +97,12 @@ qsizetype fillGraph(QCPGraph *graph, const QVector<double> &x, const QVector<dou
     auto data = QSharedPointer<QCPGraphDataContainer>::create();
     data->add(pts, true);
     graph->setData(data);
-    // Antialiasing costs most on dense polylines and buys nothing there.
+    // Antialiasing and wide pens cost most on dense polylines (a dense curve is a filled band of
+    // min/max strokes anyway): thin cosmetic pen, no antialiasing.
     graph->setAntialiased(!dense);
+    QPen pen = graph->pen();
+    pen.setWidthF(dense ? 1.0 : penWidth);
+    graph->setPen(pen);
     return pts.size();
 }
 
@@ -144,9 +152,9 @@ void MetricChart::Private::decimate(int minColumns)
             drawn += s.raw->dataCount() + (s.smooth ? s.smooth->dataCount() : 0);
             continue;
         }
-        drawn += fillGraph(s.raw, s.x, s.y, range.lower, range.upper, columns);
+        drawn += fillGraph(s.raw, s.x, s.y, range.lower, range.upper, columns, s.smooth ? kFaintWidth : kLineWidth);
         if (s.smooth)
-            drawn += fillGraph(s.smooth, s.x, s.sm, range.lower, range.upper, columns);
+            drawn += fillGraph(s.smooth, s.x, s.sm, range.lower, range.upper, columns, kSmoothWidth);
         s.stale = false;
     }
     drawnPoints = drawn;
@@ -221,7 +229,7 @@ int MetricChart::addSeries(const QString &name, const QColor &color)
     s.color = color.isValid() ? color : kPalette[d->series.size() % std::size(kPalette)];
     s.raw = d->plot->addGraph();
     s.raw->setName(name);
-    s.raw->setPen(QPen(s.color, 1.5));
+    s.raw->setPen(QPen(s.color, kLineWidth));
     s.raw->setAdaptiveSampling(true);
     s.ema = DebiasedEma(d->smoothing);
     d->series.push_back(s);
@@ -334,7 +342,7 @@ void MetricChart::rebuildSmoothed(int index)
             d->plot->removeGraph(s.smooth);
             s.smooth = nullptr;
         }
-        s.raw->setPen(QPen(s.color, 1.5));
+        s.raw->setPen(QPen(s.color, kLineWidth));
         return;
     }
     if (!s.smooth) {
@@ -345,8 +353,8 @@ void MetricChart::rebuildSmoothed(int index)
     }
     QColor faint = s.color;
     faint.setAlpha(70);
-    s.raw->setPen(QPen(faint, 1.0));
-    s.smooth->setPen(QPen(s.color, 1.8));
+    s.raw->setPen(QPen(faint, kFaintWidth));
+    s.smooth->setPen(QPen(s.color, kSmoothWidth));
     // Once over the full series; appends extend it and replots only decimate it.
     s.sm.resize(s.y.size());
     for (qsizetype i = 0; i < s.y.size(); ++i)

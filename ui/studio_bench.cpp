@@ -127,6 +127,7 @@ CompareBenchResult runCompareBenchmark(int runs, qint64 points, int repeats, QTe
     panel.resize(1280, 800);
     panel.show();
     QApplication::processEvents();
+    r.emptyReplotMs = timedReplot(panel.chart()); // axes, grid and frame only: the fixed cost
 
     t.restart();
     {
@@ -180,6 +181,7 @@ CompareBenchResult runCompareBenchmark(int runs, qint64 points, int repeats, QTe
     out << "compare bench: " << runs << " runs x " << points << " points per metric (2 metrics), "
         << panel.chart()->width() << " px wide chart; wall-clock times on the GUI thread\n"
         << "  fill store        " << ms(r.fillStoreMs) << " (the engine's cost, for context)\n"
+        << "  empty chart       " << ms(r.emptyReplotMs) << " per replot (axes and frame: the fixed cost)\n"
         << "  open compare view " << ms(r.openCompareMs) << " (store reads on a worker thread + series + first replot "
         << ms(r.firstReplotMs) << "); longest GUI-thread slice meanwhile " << ms(r.openLongestSliceMs) << "\n"
         << "  replot            mean " << ms(r.replotMeanMs) << ", max " << ms(r.replotMaxMs) << " over "

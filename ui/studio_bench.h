@@ -24,6 +24,7 @@ struct CompareBenchResult
     int runs = 0;
     qint64 pointsPerMetric = 0;
     double fillStoreMs = 0;    ///< writing the store (not the studio's cost; for context)
+    double emptyReplotMs = 0;  ///< replot of the chart with no series (fixed cost)
     double openCompareMs = 0;  ///< setRuns (store reads + series) + first replot, wall clock
     double firstReplotMs = 0;  ///< the first replot alone (decimates every series)
     double openLongestSliceMs = 0; ///< longest GUI-thread event-loop slice while opening
