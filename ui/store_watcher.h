@@ -36,7 +36,7 @@ public:
     /// Last rowid delivered for a run (0 = nothing yet).
     qint64 lastRowId(qint64 runId) const { return m_lastRowId.value(runId, 0); }
 
-    /// Rows read per watched run and poll (default 8,000, a few milliseconds of work). When a
+    /// Rows read per watched run and poll (default 4,000, a few milliseconds of work). When a
     /// run has more (a long run being opened), the rest follows in further slices queued right
     /// after, so the GUI stays responsive while it catches up.
     void setRowsPerPoll(qint64 rows);
@@ -73,7 +73,7 @@ private:
     QHash<qint64, qint64> m_lastRowId;
     QHash<qint64, QString> m_status;
     qint64 m_lastMaxRowId = -1;
-    qint64 m_rowsPerPoll = 8000;
+    qint64 m_rowsPerPoll = 4000;
     bool m_continuationPending = false;
 };
 
