@@ -424,7 +424,7 @@ void TestModelConfig::validateRejectsUnrepresentable()
 
 void TestModelConfig::presets()
 {
-    QCOMPARE(presetNames(), (std::vector<std::string>{"preset:tiny", "preset:small",
+    QCOMPARE(presetNames(), (std::vector<std::string>{"preset:tiny", "preset:mini", "preset:small",
                                                       "preset:base", "preset:0.5b"}));
     QVERIFY(isPresetName("preset:tiny"));
     QVERIFY(!isPresetName("/models/preset:tiny"));

@@ -102,7 +102,7 @@ struct RunConfig
     std::string store = "";                ///< "" = $XDG_DATA_HOME/genrec/runs.db
     int64_t seed = 42;
     // model
-    std::string modelNameOrPath = "preset:small"; ///< HF folder or preset:tiny|small|base|0.5b
+    std::string modelNameOrPath = "preset:small"; ///< HF folder or preset:tiny|mini|small|base|0.5b
     std::string adapterNameOrPath = "";    ///< LoRA adapter loaded onto the base (lora/qlora)
     bool trainFromScratch = false;         ///< random init from the folder's config.json
     std::string finetuningType = "full";   ///< full | lora | freeze | qlora

@@ -187,7 +187,7 @@ std::vector<FieldSpec> buildSchema()
     s.push_back(GR_FIELD("seed", "Run", seed, "Seed for initialisation, data shuffling and sampling.").range(0.0).spec);
     // Model
     s.push_back(GR_FIELD("model_name_or_path", "Model", modelNameOrPath,
-                         "Hugging Face model folder (Qwen2/Qwen2.5/Qwen3/Llama) or preset:tiny|small|base|0.5b.")
+                         "Hugging Face model folder (Qwen2/Qwen2.5/Qwen3/Llama) or preset:tiny|mini|small|base|0.5b.")
                     .path()
                     .spec);
     s.push_back(GR_FIELD("adapter_name_or_path", "Model", adapterNameOrPath,

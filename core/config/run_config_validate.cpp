@@ -73,7 +73,7 @@ void checkTrainArgs(const std::string &stage, const TrainArgs &t, std::vector<Co
 
 const std::vector<std::string> &modelPresetNames()
 {
-    static const std::vector<std::string> names = {"tiny", "small", "base", "0.5b"};
+    static const std::vector<std::string> names = {"tiny", "mini", "small", "base", "0.5b"};
     return names;
 }
 

@@ -449,6 +449,7 @@ struct PresetShape
 };
 constexpr PresetShape kPresets[] = {
     {"preset:tiny", 64, 2, 4, 2, 172, 4096, "float32"},
+    {"preset:mini", 128, 4, 4, 2, 344, 4096, "float32"},
     {"preset:small", 256, 6, 8, 2, 688, 4096, "float32"},
     {"preset:base", 512, 12, 8, 2, 1376, 4096, "float32"},
     {"preset:0.5b", 896, 24, 14, 2, 4864, 32768, "bfloat16"},

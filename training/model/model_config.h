@@ -74,7 +74,8 @@ ModelConfig parseModelConfigJson(const std::string &jsonText, const std::string 
 /// Serialises to an HF `config.json` that transformers' from_pretrained loads (validates first).
 std::string modelConfigToJson(const ModelConfig &config);
 
-/// Built-in from-scratch presets: "preset:tiny" (~1M params), "preset:small" (~10M),
+/// Built-in from-scratch presets: "preset:tiny" (~1M params), "preset:mini" (d=128, 4 layers:
+/// ~1.5M with a compact vocabulary, the fast choice for small catalogues on CPU), "preset:small" (~10M),
 /// "preset:base" (~50M), "preset:0.5b" (Qwen2.5-0.5B shape, for GPU benchmarks).
 /// `vocabSize` is the tokenizer size the preset will be built for.
 /// Throws core::Error(BadInput) for an unknown name, listing the known ones.
