@@ -1,6 +1,15 @@
 #include "core/store/metric_writer.h"
 
+#include <chrono>
+
 namespace genrec::core {
+
+namespace {
+double steadySeconds()
+{
+    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+} // namespace
 
 MetricWriter::MetricWriter(RunStore &store, int64_t runId, size_t maxPending, double maxDelaySeconds)
     : m_store(store), m_runId(runId), m_maxPending(maxPending), m_maxDelay(maxDelaySeconds),
@@ -20,20 +29,25 @@ MetricWriter::~MetricWriter()
 
 void MetricWriter::add(const std::string &stage, int64_t step, const std::string &key, double value)
 {
+    const double t0 = steadySeconds();
     const double now = unixNow();
     m_pending.push_back({m_runId, stage, step, key, value, now});
     if (m_pending.size() >= m_maxPending || now - m_lastFlush >= m_maxDelay)
-        flush();
+        flush(); // adds its own time
+    else
+        m_busy += steadySeconds() - t0;
 }
 
 void MetricWriter::flush()
 {
+    const double t0 = steadySeconds();
     m_lastFlush = unixNow();
     if (!m_pending.empty()) {
         m_store.appendMetrics(m_pending);
         m_pending.clear();
     }
     m_store.heartbeat(m_runId);
+    m_busy += steadySeconds() - t0;
 }
 
 } // namespace genrec::core

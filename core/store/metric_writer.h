@@ -22,6 +22,8 @@ public:
     /// Writes everything buffered (and a heartbeat). Throws core::Error on store failure.
     void flush();
     int64_t runId() const { return m_runId; }
+    /// Wall seconds spent inside add() and flush() so far (the engine's cost of its store writes).
+    double busySeconds() const { return m_busy; }
 
 private:
     RunStore &m_store;
@@ -30,6 +32,7 @@ private:
     double m_maxDelay;
     double m_lastFlush;
     std::vector<MetricPoint> m_pending;
+    double m_busy = 0.0;
 };
 
 } // namespace genrec::core
