@@ -55,7 +55,7 @@ int runAndReport(core::RunStore &store, int64_t runId, bool resume, bool json)
             bar = std::make_unique<ProgressBar>(p.stage, p.totalSteps, false);
             barStage = p.stage;
         }
-        bar->update(p.step, "loss " + fmt(p.loss) + " lr " + fmt(p.lr, "%.2e"));
+        bar->update(p.step, p.stage == "eval" ? std::string("users") : "loss " + fmt(p.loss) + " lr " + fmt(p.lr, "%.2e"));
     };
     const train::PipelineResult r = train::runPipeline(store, runId, hooks, resume);
     if (bar)

@@ -4,8 +4,20 @@
 #include "training/io/hf_folder_torch.h"
 #include "training/model/model_loading.h"
 
+#include <nlohmann/json.hpp>
+
+// c10's CUDA caching allocator: only in a CUDA LibTorch (Debian's CPU package ships the header
+// but neither the CUDA runtime headers nor libc10_cuda).
+#if defined(GENREC_TORCH_CUDA) && defined(__has_include)
+#if __has_include(<c10/cuda/CUDACachingAllocator.h>)
+#include <c10/cuda/CUDACachingAllocator.h>
+#define GENREC_HAVE_CUDA_ALLOCATOR 1
+#endif
+#endif
+
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <unistd.h>
@@ -32,6 +44,50 @@ double residentMb()
     long pages = 0, resident = 0;
     in >> pages >> resident;
     return static_cast<double>(resident) * static_cast<double>(sysconf(_SC_PAGESIZE)) / (1024.0 * 1024.0);
+}
+
+double cudaMemoryMb(const torch::Device &device, double *peakMb)
+{
+    if (peakMb)
+        *peakMb = -1;
+#ifdef GENREC_HAVE_CUDA_ALLOCATOR
+    if (device.is_cuda()) {
+        const int idx = device.has_index() ? device.index() : 0;
+        const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(idx);
+        const auto &all = stats.allocated_bytes[0]; // StatType::AGGREGATE (its namespace moved in 2.x)
+        if (peakMb)
+            *peakMb = static_cast<double>(all.peak) / (1024.0 * 1024.0);
+        return static_cast<double>(all.current) / (1024.0 * 1024.0);
+    }
+#else
+    (void)device;
+#endif
+    return -1;
+}
+
+void saveRngState(const RunContext &ctx, const std::string &dir)
+{
+    const fs::path d(dir);
+    torch::save(at::Generator(at::detail::getDefaultCPUGenerator()).get_state(), (d / "rng.pt").string());
+    if (ctx.device.is_cuda())
+        torch::save(at::globalContext().defaultGenerator(ctx.device).get_state(), (d / "rng_cuda.pt").string());
+}
+
+void loadRngState(const RunContext &ctx, const std::string &dir)
+{
+    const fs::path d(dir);
+    torch::Tensor rng;
+    torch::load(rng, (d / "rng.pt").string());
+    {
+        at::Generator gen = at::detail::getDefaultCPUGenerator(); // a handle: copies share state
+        gen.set_state(rng);
+    }
+    if (ctx.device.is_cuda() && fs::exists(d / "rng_cuda.pt")) {
+        torch::Tensor cuda;
+        torch::load(cuda, (d / "rng_cuda.pt").string());
+        at::Generator gen = at::globalContext().defaultGenerator(ctx.device);
+        gen.set_state(cuda);
+    }
 }
 
 void saveTrainedWeights(RunContext &ctx, const std::string &dir)
@@ -72,7 +128,9 @@ void loadTrainedWeights(RunContext &ctx, const std::string &dir)
 double clipTrainableGradNorm(const TrainableSet &trainable, double maxNorm)
 {
     torch::NoGradGuard noGrad;
-    double sq = 0;
+    // One fp64 accumulator on the gradients' device, read once: the same additions in the same
+    // order as summing per-parameter values on the host (bit-identical on CPU), one sync on CUDA.
+    torch::Tensor acc;
     for (const auto &g : trainable.groups)
         for (size_t i = 0; i < g.params.size(); ++i) {
             const auto &grad = g.params[i].grad();
@@ -80,8 +138,10 @@ double clipTrainableGradNorm(const TrainableSet &trainable, double maxNorm)
                 continue;
             const bool restricted = i < g.rows.size() && g.rows[i].defined();
             const auto part = restricted ? grad.index_select(0, g.rows[i]) : grad;
-            sq += part.to(torch::kFloat64).pow(2).sum().item<double>();
+            auto s = part.to(torch::kFloat64).pow(2).sum();
+            acc = acc.defined() ? acc + s.to(acc.device()) : s;
         }
+    const double sq = acc.defined() ? acc.item<double>() : 0.0;
     const double norm = std::sqrt(sq);
     if (maxNorm > 0 && std::isfinite(norm) && norm > maxNorm) {
         const double scale = maxNorm / (norm + 1e-6);
@@ -107,6 +167,18 @@ void saveFinalModel(RunContext &ctx, const std::string &dir)
     }
     saveCausalLm(*ctx.model, dir, ctx.config.bf16 ? "bfloat16" : "float32");
     ctx.tokenizer.save(dir);
+}
+
+void reportStoreCost(RunContext &ctx, const std::string &stage, int64_t step, double storeSeconds,
+                     double trainSeconds)
+{
+    const double fraction = trainSeconds > 0 ? storeSeconds / trainSeconds : 0.0;
+    char line[160];
+    std::snprintf(line, sizeof line, "%s: store writes took %.3f s, %.2f %% of %.1f s of training steps",
+                  stage.c_str(), storeSeconds, 100.0 * fraction, trainSeconds);
+    ctx.event(stage, step, "store_cost", line,
+              nlohmann::json{{"store_s", storeSeconds}, {"train_s", trainSeconds}, {"fraction", fraction}}.dump());
+    ctx.log(line);
 }
 
 } // namespace genrec::train

@@ -14,8 +14,17 @@ namespace genrec::train {
 
 /// Seconds on a monotonic clock.
 double monotonicSeconds();
-/// Resident set size of this process in MiB (/proc/self/statm).
+/// Resident set size of this process in MiB (/proc/self/statm). CPU memory only, also on CUDA.
 double residentMb();
+/// CUDA memory of `device` in MiB from c10's caching allocator: tensors allocated now and the
+/// peak since start (`*peakMb`). -1 (and -1) on CPU, or when this build has no CUDA.
+double cudaMemoryMb(const torch::Device &device, double *peakMb = nullptr);
+
+/// Saves the RNG state of a checkpoint into `dir`: `rng.pt` (the CPU generator) and, when the
+/// run is on CUDA, `rng_cuda.pt` (that device's default generator: dropout there draws from it).
+void saveRngState(const RunContext &ctx, const std::string &dir);
+/// Restores what saveRngState() wrote (`rng_cuda.pt` only when present and the run is on CUDA).
+void loadRngState(const RunContext &ctx, const std::string &dir);
 
 /// Writes what the run's fine-tuning type trains into `dir`: `model.safetensors` (fp32, every
 /// weight) for full / freeze, PEFT's adapter files (adapter_config.json,
@@ -28,12 +37,18 @@ void loadTrainedWeights(RunContext &ctx, const std::string &dir);
 
 /// L2 norm of the trainable gradients (row-restricted parameters count their rows only);
 /// when maxNorm > 0 and the norm exceeds it, scales those gradients by maxNorm / norm
-/// (torch.nn.utils.clip_grad_norm_ semantics). Returns the norm before clipping.
+/// (torch.nn.utils.clip_grad_norm_ semantics). Returns the norm before clipping. Sums in fp64
+/// on the gradients' device and reads the result once (one device sync on CUDA).
 double clipTrainableGradNorm(const TrainableSet &trainable, double maxNorm);
 
 /// Exports the stage's final model to `dir` with the tokenizer: an HF folder (config.json,
 /// model.safetensors in bf16 when config.bf16 else fp32, tokenizer files) for full / freeze;
 /// for lora / qlora the adapter files plus the tokenizer (the base stays where it was).
 void saveFinalModel(RunContext &ctx, const std::string &dir);
+
+/// Records what the stage's metric writes cost: an event `store_cost` with {"store_s",
+/// "train_s", "fraction"} (store seconds / optimiser-step seconds) and a log line.
+void reportStoreCost(RunContext &ctx, const std::string &stage, int64_t step, double storeSeconds,
+                     double trainSeconds);
 
 } // namespace genrec::train

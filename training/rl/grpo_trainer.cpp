@@ -522,12 +522,7 @@ void GrpoTrainer::setup(const std::string &resumeDir)
         const fs::path dir(resumeDir);
         loadTrainedWeights(d.ctx, dir.string());
         d.optimizer->load(dir.string());
-        torch::Tensor rng;
-        torch::load(rng, (dir / "rng.pt").string());
-        {
-            at::Generator gen = at::detail::getDefaultCPUGenerator();
-            gen.set_state(rng);
-        }
+        loadRngState(d.ctx, dir.string());
         d.loadReference(dir);
         const auto st = nlohmann::json::parse(readText(dir / "trainer_state.json"));
         d.step = st.at("step").get<int64_t>();
@@ -601,7 +596,7 @@ std::string GrpoTrainer::saveCheckpoint(const std::string &metric, double value,
     fs::create_directories(tmp);
     saveTrainedWeights(d.ctx, tmp.string());
     d.optimizer->save(tmp.string());
-    torch::save(at::Generator(at::detail::getDefaultCPUGenerator()).get_state(), (tmp / "rng.pt").string());
+    saveRngState(d.ctx, tmp.string());
     d.saveReference(tmp);
     nlohmann::json st = {{"stage", kStage},
                          {"step", d.step},
@@ -671,6 +666,7 @@ StageResult GrpoTrainer::train()
     double lastLoss = 0;
     bool stopped = false;
     const bool firstStepOfStage = d.step == 0;
+    double trainSeconds = 0; // optimiser steps only (for the store-cost report)
     while (d.step < d.total) {
         const double t0 = monotonicSeconds();
         const double lr = a.learningRate * lrMultiplier(a.lrSchedulerType, d.step, d.total, d.warmup);
@@ -811,6 +807,7 @@ StageResult GrpoTrainer::train()
             d.ctx.event(kStage, d.step, "log", "reference model synced (alpha " + std::to_string(rl.refModelMixupAlpha) + ")");
         }
         const double dt = monotonicSeconds() - t0;
+        trainSeconds += dt;
 
         // Metrics.
         const auto [rewardMean, rewardStd] = groupMeanStd(totals);
@@ -844,6 +841,14 @@ StageResult GrpoTrainer::train()
         metrics.add(kStage, d.step, "samples_seen", static_cast<double>(d.cursor));
         metrics.add(kStage, d.step, "epoch", epoch);
         metrics.add(kStage, d.step, "rss_mb", residentMb());
+        if (d.ctx.device.is_cuda()) {
+            double peak = -1;
+            const double now = cudaMemoryMb(d.ctx.device, &peak);
+            if (now >= 0) {
+                metrics.add(kStage, d.step, "cuda_mem_mb", now);
+                metrics.add(kStage, d.step, "cuda_max_mem_mb", peak);
+            }
+        }
 
         const bool last = d.step == d.total;
         const bool evalNow = d.evaluator && d.evalEvery > 0 && (d.step % d.evalEvery == 0 || last);
@@ -917,6 +922,7 @@ StageResult GrpoTrainer::train()
         }
     }
     metrics.flush();
+    reportStoreCost(d.ctx, kStage, d.step, metrics.busySeconds(), trainSeconds);
     // load_best_model_at_end, as SFT does.
     if (!stopped && !d.bestPath.empty() && d.bestStep != d.step && fs::exists(d.bestPath)) {
         loadTrainedWeights(d.ctx, d.bestPath);

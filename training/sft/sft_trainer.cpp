@@ -39,8 +39,9 @@ struct Batch
     int64_t tokens = 0;          // non-padding tokens
 };
 
-/// Left-pads to the longest sequence, rounded up to a multiple of 8.
-Batch collate(const std::vector<const TokenizedExample *> &rows, int32_t pad)
+/// Left-pads to the longest sequence, rounded up to a multiple of 8; built on the host, then
+/// moved to `device` (the model's).
+Batch collate(const std::vector<const TokenizedExample *> &rows, int32_t pad, const torch::Device &device)
 {
     size_t longest = 0;
     for (const auto *r : rows)
@@ -65,6 +66,11 @@ Batch collate(const std::vector<const TokenizedExample *> &rows, int32_t pad)
                 ++batch.supervised;
         }
         batch.tokens += static_cast<int64_t>(r.inputIds.size());
+    }
+    if (!device.is_cpu()) {
+        batch.inputIds = batch.inputIds.to(device);
+        batch.attentionMask = batch.attentionMask.to(device);
+        batch.labels = batch.labels.to(device);
     }
     return batch;
 }
@@ -192,12 +198,7 @@ void SftTrainer::setup(const std::string &resumeDir)
         const fs::path dir(resumeDir);
         loadTrainedWeights(d.ctx, dir.string());
         d.optimizer->load(dir.string());
-        torch::Tensor rng;
-        torch::load(rng, (dir / "rng.pt").string());
-        {
-            at::Generator gen = at::detail::getDefaultCPUGenerator(); // a handle: copies share state
-            gen.set_state(rng);
-        }
+        loadRngState(d.ctx, dir.string());
         const auto st = nlohmann::json::parse(readText(dir / "trainer_state.json"));
         d.step = st.at("step").get<int64_t>();
         d.cursor = st.at("cursor").get<int64_t>();
@@ -240,7 +241,7 @@ double SftTrainer::evaluateLoss()
         std::vector<const TokenizedExample *> rows;
         for (size_t j = i; j < std::min(d.valid.size(), i + bs); ++j)
             rows.push_back(&d.valid[j]);
-        Batch b = collate(rows, pad);
+        Batch b = collate(rows, pad, d.ctx.device);
         auto hidden = d.ctx.model->forward(b.inputIds, b.attentionMask); // [B, T, C]
         sum += causalLmLoss(*d.ctx.model, hidden, b.labels).item<double>() * static_cast<double>(b.supervised);
         count += b.supervised;
@@ -266,7 +267,7 @@ std::string SftTrainer::saveCheckpoint(const std::string &metric, double value, 
     fs::create_directories(tmp);
     saveTrainedWeights(d.ctx, tmp.string());
     d.optimizer->save(tmp.string());
-    torch::save(at::Generator(at::detail::getDefaultCPUGenerator()).get_state(), (tmp / "rng.pt").string());
+    saveRngState(d.ctx, tmp.string());
     nlohmann::json st = {{"stage", kStage},
                          {"step", d.step},
                          {"cursor", d.cursor},
@@ -337,6 +338,7 @@ StageResult SftTrainer::train()
                 nlohmann::json{{"total_steps", d.total}, {"examples", n}, {"valid_examples", d.valid.size()}}.dump());
     double lastLoss = 0;
     bool stopped = false;
+    double trainSeconds = 0; // optimiser steps only (for the store-cost report)
     while (d.step < d.total) {
         const double t0 = monotonicSeconds();
         const double lr = a.learningRate * lrMultiplier(a.lrSchedulerType, d.step, d.total, d.warmup);
@@ -347,7 +349,7 @@ StageResult SftTrainer::train()
             std::vector<const TokenizedExample *> rows;
             for (int64_t i = 0; i < a.perDeviceTrainBatchSize; ++i) // this rank's slice of global micro-batch m
                 rows.push_back(&d.example(d.cursor + (m * d.world() + d.rank()) * a.perDeviceTrainBatchSize + i));
-            micro.push_back(collate(rows, pad));
+            micro.push_back(collate(rows, pad, d.ctx.device));
             supervised += micro.back().supervised;
             tokens += micro.back().tokens;
         }
@@ -381,6 +383,7 @@ StageResult SftTrainer::train()
         ++d.step;
         lastLoss = loss;
         const double dt = monotonicSeconds() - t0;
+        trainSeconds += dt;
         const double epoch = static_cast<double>(d.cursor) / static_cast<double>(n);
         metrics.add(kStage, d.step, "loss", loss);
         metrics.add(kStage, d.step, "lr", lr);
@@ -389,6 +392,14 @@ StageResult SftTrainer::train()
         metrics.add(kStage, d.step, "samples_seen", static_cast<double>(d.cursor));
         metrics.add(kStage, d.step, "epoch", epoch);
         metrics.add(kStage, d.step, "rss_mb", residentMb());
+        if (d.ctx.device.is_cuda()) {
+            double peak = -1;
+            const double now = cudaMemoryMb(d.ctx.device, &peak);
+            if (now >= 0) {
+                metrics.add(kStage, d.step, "cuda_mem_mb", now);
+                metrics.add(kStage, d.step, "cuda_max_mem_mb", peak);
+            }
+        }
 
         bool earlyStop = false;
         bool improvedNow = false;
@@ -451,6 +462,7 @@ StageResult SftTrainer::train()
         }
     }
     metrics.flush();
+    reportStoreCost(d.ctx, kStage, d.step, metrics.busySeconds(), trainSeconds);
     // load_best_model_at_end: the stage hands on its best evaluated weights.
     if (!stopped && !d.bestPath.empty() && d.bestStep != d.step && fs::exists(d.bestPath)) {
         loadTrainedWeights(d.ctx, d.bestPath);
