@@ -13,9 +13,12 @@
 # Checks (packaging/gpu-check/gpu_check.cpp, all through the engine's own model/loss/optimiser):
 # forward parity CUDA fp32 / bf16 vs CPU fp32 on a tiny random checkpoint, a 30-step training smoke
 # on CUDA, bf16 GEMM ceiling, preset:0.5b bf16 training throughput (tokens/s, 6·N·tokens TFLOP/s,
-# MFU vs the measured GEMM) and peak CUDA memory for full vs lora vs freeze; then `genrec devices`
-# and a 2-rank CPU SFT smoke through `genrec train` (Gloo, when the wheel ships Gloo headers).
-# Budget: build ~4 min on 16 cores, checks ~2 min; every step has a timeout; total < 8 minutes.
+# MFU vs the measured GEMM) and peak CUDA memory for full vs lora vs freeze; then `genrec devices`,
+# a `device: cuda` run through `genrec train` (preset:tiny, bf16, 30 SFT steps with a valid loss
+# and ranking evaluation, a stop + `genrec resume` from the step-15 checkpoint, then the eval
+# stage; the run must finish with cuda_mem_mb and test HR/NDCG stored) and a 2-rank CPU SFT
+# smoke (Gloo, when the wheel ships Gloo headers).
+# Budget: build ~4 min on 16 cores, checks ~2.5 min; every step has a timeout; total < 8 minutes.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:-run}
@@ -77,9 +80,62 @@ say "devices"
 timeout 60 build-gpu/bin/genrec devices --json | tee "$OUT/devices.json" || rc=1
 say "gpu_check (parity, train smoke, gemm, 0.5b throughput and memory)"
 timeout 240 build-gpu/bin/gpu_check | tee "$OUT/gpu_check.jsonl" || rc=1
-say "SFT smoke through genrec train (2 CPU ranks, zero_stage 2)"
 T=$(mktemp -d)
 timeout 30 build-gpu/bin/genrec data synth --out "$T/data" --users 60 --items 48 >/dev/null || rc=1
+say "SFT + eval on device: cuda through genrec train (stop at step 15, resume, finish)"
+cat > "$T/cuda.yaml" <<YAML
+model_name_or_path: preset:tiny
+dataset_dir: $T/data
+output_dir: $T/cuda-out
+stages: [sft, eval]
+device: cuda
+gpu_ids: [0]
+bf16: true
+num_threads: 2
+cutoff_len: 128
+sft:
+  tasks: [sid_seq2sid]
+  eval_ranking: true
+  eval_max_samples: 16
+  early_stopping_patience: 0
+  max_steps: 30
+  learning_rate: 0.003
+  per_device_train_batch_size: 8
+  gradient_accumulation_steps: 2
+  eval_steps: 15
+  save_steps: 15
+eval:
+  num_beams: 10
+  topk: [1, 5, 10]
+YAML
+CS="$T/cuda.db"
+# `runs stop` from another process after the first checkpoint exists, then `genrec resume`.
+( for _ in $(seq 1 600); do
+      ls "$T/cuda-out/checkpoints" 2>/dev/null | grep -q 'sft-step15$' && { build-gpu/bin/genrec --store "$CS" runs stop 1 >/dev/null 2>&1; break; }
+      sleep 0.1
+  done ) &
+watcher=$!
+timeout 120 build-gpu/bin/genrec --store "$CS" --json train "$T/cuda.yaml" > "$OUT/cuda_sft.jsonl" 2>&1
+first=$?
+kill "$watcher" 2>/dev/null; wait "$watcher" 2>/dev/null
+if [ "$first" = 130 ]; then
+    timeout 120 build-gpu/bin/genrec --store "$CS" --json resume 1 >> "$OUT/cuda_sft.jsonl" 2>&1 || rc=1
+elif [ "$first" != 0 ]; then
+    rc=1
+fi
+timeout 30 build-gpu/bin/genrec --store "$CS" --json runs show 1 > "$OUT/cuda_run.json" 2>&1 || rc=1
+$PY - "$OUT/cuda_run.json" "$first" <<'PYCHECK' | tee "$OUT/cuda_sft_check.json" || rc=1
+import json, sys
+r = json.load(open(sys.argv[1]))
+m = r.get("last_metrics", {})
+ok = r.get("status") == "finished" and m.get("cuda_mem_mb", -1) > 0 and "test_hr@10" in m
+print(json.dumps({"check": "cuda_sft", "ok": ok, "status": r.get("status"), "first_exit": int(sys.argv[2]),
+                  "loss": m.get("loss"), "eval_loss": m.get("eval_loss"), "cuda_mem_mb": m.get("cuda_mem_mb"),
+                  "cuda_max_mem_mb": m.get("cuda_max_mem_mb"), "test_hr@10": m.get("test_hr@10"),
+                  "test_ndcg@10": m.get("test_ndcg@10"), "error": r.get("error")}))
+sys.exit(0 if ok else 1)
+PYCHECK
+say "SFT smoke through genrec train (2 CPU ranks, zero_stage 2)"
 cat > "$T/run.yaml" <<YAML
 model_name_or_path: preset:tiny
 dataset_dir: $T/data

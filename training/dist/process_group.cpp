@@ -76,6 +76,10 @@ std::optional<DistSettings> DistSettings::fromEnv()
         s.masterAddr = a;
     if (const char *d = std::getenv("GENREC_DIST_DEVICE"); d && *d)
         s.device = d;
+    bool hasCuda = false;
+    const int cudaDevice = envInt("GENREC_CUDA_DEVICE", -1, &hasCuda);
+    if (hasCuda)
+        s.cudaDevice = cudaDevice;
     if (s.rank >= s.worldSize)
         core::throwBadInput("RANK " + std::to_string(s.rank) + " is not below WORLD_SIZE " + std::to_string(s.worldSize));
     if (s.port <= 0 || s.port > 65535)
@@ -139,7 +143,7 @@ ProcessGroupContext::ProcessGroupContext(const DistSettings &s) : m_settings(s),
 #ifdef USE_C10D_NCCL
     useNccl = s.device == "cuda" && torch::cuda::is_available();
     if (useNccl) {
-        m_impl->device = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(s.localRank));
+        m_impl->device = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(s.cudaDevice >= 0 ? s.cudaDevice : s.localRank));
         auto opts = c10d::ProcessGroupNCCL::Options::create();
         opts->timeout = s.timeout;
         m_impl->pg = c10::make_intrusive<c10d::ProcessGroupNCCL>(m_impl->store, s.rank, s.worldSize, opts);

@@ -30,6 +30,7 @@ struct DistSettings
     int localRank = 0;
     int localWorldSize = 1;
     std::string device = "cpu";            ///< cpu | cuda (cuda: NCCL when built in, else Gloo)
+    int cudaDevice = -1;                   ///< NCCL's device index (-1 = localRank); env GENREC_CUDA_DEVICE
     std::chrono::milliseconds timeout{std::chrono::minutes(10)};
 
     /// From torchrun's environment variables; nullopt when WORLD_SIZE is unset or 1.
@@ -58,7 +59,8 @@ public:
     const DistSettings &settings() const { return m_settings; }
     /// "gloo" | "nccl"
     std::string backendName() const;
-    /// The device collectives run on (cpu for Gloo, cuda:LOCAL_RANK for NCCL).
+    /// The device collectives run on (cpu for Gloo; for NCCL cuda:cudaDevice, i.e. the rank's
+    /// gpu_ids entry that the launcher passes, else cuda:LOCAL_RANK).
     torch::Device device() const;
 
     /// In-place collectives on one dense tensor (on device()).

@@ -2,11 +2,13 @@
 
 #include "core/common/error.h"
 #include "core/data/synth.h"
+#include "training/dist/process_group.h"
 #include "training/model/model_loading.h"
 #include "training/runtime/threads.h"
 #include "training/sft/prompts.h"
 
 #include <nlohmann/json.hpp>
+#include <torch/cuda.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -82,18 +84,66 @@ std::vector<std::string> compactTokenizerCorpus(const core::Dataset &dataset, co
     return lines;
 }
 
+bool builtWithCuda()
+{
+#ifdef GENREC_TORCH_CUDA
+    return true;
+#else
+    return false;
+#endif
+}
+
+torch::Device resolveRunDevice(const core::RunConfig &config)
+{
+    if (config.device == "cpu")
+        return torch::kCPU;
+    if (config.device != "cuda")
+        core::throwBadInput("device: '" + config.device + "' is not cpu or cuda", "set device: cpu or device: cuda");
+    if (!builtWithCuda())
+        core::throwBadInput("device: cuda but this genrec was built against a CPU-only LibTorch",
+                            "set device: cpu, or build against a CUDA LibTorch (packaging/README-cuda.md)");
+    if (!torch::cuda::is_available())
+        core::throwBadInput("device: cuda but no CUDA device is available at run time (torch::cuda::is_available() is false)",
+                            "check the driver and CUDA_VISIBLE_DEVICES (`genrec devices`), or set device: cpu");
+    int64_t id = -1;
+    if (const char *e = std::getenv("GENREC_CUDA_DEVICE"); e && *e) {
+        char *end = nullptr;
+        const long v = std::strtol(e, &end, 10);
+        if (end == e || *end != '\0' || v < 0)
+            core::throwBadInput(std::string("GENREC_CUDA_DEVICE='") + e + "' is not a device index", "unset it");
+        id = v;
+    } else if (auto *group = dist::current()) {
+        const auto lr = static_cast<size_t>(group->localRank());
+        if (group->device().is_cuda()) // NCCL: the model sits where the collectives run
+            id = group->device().index();
+        else
+            id = lr < config.gpuIds.size() ? config.gpuIds[lr] : static_cast<int64_t>(lr);
+    } else {
+        id = config.gpuIds.empty() ? 0 : config.gpuIds.front();
+    }
+    const auto count = static_cast<int64_t>(torch::cuda::device_count());
+    if (id >= count)
+        core::throwBadInput("gpu_ids: CUDA device " + std::to_string(id) + " does not exist (" + std::to_string(count) +
+                                " visible)",
+                            "see `genrec devices`");
+    return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(id));
+}
+
 void setupRunContext(RunContext &ctx)
 {
     const auto &cfg = ctx.config;
     setThreadCount(static_cast<int>(cfg.numThreads));
+    ctx.device = resolveRunDevice(cfg); // before anything heavy: a bad device fails fast
     ctx.dataset = loadRunDataset(cfg, &ctx.datasetDir);
     const auto sidVocab = ctx.dataset.sidVocabulary();
     const std::string category = cfg.category.empty() ? ctx.dataset.categoryPhrase() : cfg.category;
     const std::string &spec = cfg.modelNameOrPath;
     CausalLmLoadOptions load;
     load.seed = static_cast<uint64_t>(cfg.seed);
-    if (cfg.bf16)
-        load.dtype = torch::kBFloat16; // CPU: bf16 storage, fp32 compute (qwen2.h)
+    load.device = ctx.device;
+    // bf16: CPU = bf16 storage with fp32 compute, CUDA = bf16 compute (qwen2.h). fp32 is explicit,
+    // so a CUDA run never inherits a folder's or preset's stored dtype.
+    load.dtype = cfg.bf16 ? torch::kBFloat16 : torch::kFloat;
     if (spec.rfind("preset:", 0) == 0) {
         ctx.tokenizer = BpeTokenizer::trainCompact(compactTokenizerCorpus(ctx.dataset, category), kCompactMerges);
         ctx.tokenizer.addTokens(sidVocab);
@@ -119,6 +169,8 @@ void setupRunContext(RunContext &ctx)
     }
     ctx.model->setGradientCheckpointing(cfg.gradientCheckpointing);
     ctx.model->setDropout(cfg.dropout);
+    // The model is on ctx.device already: fine-tuning (LoRA factors, row masks, quantised bases)
+    // is created next to the weights (finetune.h).
     std::vector<int64_t> newIds(ctx.newTokenIds.begin(), ctx.newTokenIds.end());
     ctx.trainable = applyFinetuning(*ctx.model, FinetuneOptions::fromRunConfig(cfg), newIds);
     if (!cfg.adapterNameOrPath.empty()) {
@@ -142,9 +194,10 @@ void setupRunContext(RunContext &ctx)
                              {"trainable_parameters", ctx.trainable.trainableCount},
                              {"total_parameters", ctx.trainable.totalCount},
                              {"bf16", cfg.bf16},
+                             {"device", ctx.device.str()},
                              {"gradient_checkpointing", cfg.gradientCheckpointing}}.dump());
     ctx.log("model: " + cfg.finetuningType + ", " + std::to_string(ctx.trainable.trainableCount) + " of " +
-            std::to_string(ctx.trainable.totalCount) + " parameters train");
+            std::to_string(ctx.trainable.totalCount) + " parameters train on " + ctx.device.str());
 }
 
 } // namespace genrec::train

@@ -51,6 +51,9 @@ struct RunContext
     core::Dataset dataset;
     BpeTokenizer tokenizer;
     Qwen2ForCausalLM model{nullptr};
+    /// Where the model, its batches and the optimiser state live: cpu, or cuda:<id> for
+    /// `device: cuda` (resolveRunDevice()). Set by setupRunContext() before the model loads.
+    torch::Device device = torch::kCPU;
     std::map<std::string, int32_t> sidTokenIds; ///< SID token -> id
     std::vector<int32_t> newTokenIds;           ///< ids of the SID tokens, MiniOneRec order
     /// What trains: applyFinetuning() of the run's finetuning_type (full | lora | freeze |
@@ -74,11 +77,25 @@ std::string demoDatasetDir();
 /// Resolves the dataset folder (generating the demo dataset when needed) and loads it.
 core::Dataset loadRunDataset(const core::RunConfig &config, std::string *resolvedDir = nullptr);
 
-/// Sets threads, loads the dataset, builds/loads tokenizer + model (model_name_or_path = HF
-/// folder: load and add the SID tokens, resize; "preset:NAME": compact BPE learned from the
-/// dataset's titles and prompts + SID tokens, model initialised from `seed`), applies bf16
-/// storage, gradient checkpointing and the fine-tuning type (ctx.trainable). Writes
-/// `<outputDir>/sid_tokens.json` and a `sid_tokens` event. Throws core::Error.
+/// True when this genrec was built against a LibTorch with CUDA (GENREC_TORCH_CUDA, set by
+/// training/CMakeLists.txt when Torch's CMake config has CUDA libraries).
+bool builtWithCuda();
+
+/// The device of this process for `config.device`: cpu, or cuda:<id> with id =
+/// $GENREC_CUDA_DEVICE (set by the launcher: gpu_ids[local_rank]), else for a data-parallel
+/// worker NCCL's device or gpu_ids[LOCAL_RANK] (LOCAL_RANK itself without gpu_ids), else
+/// gpu_ids[0], else 0.
+/// Throws core::Error(BadInput) naming `device` when CUDA is not built in or not available at
+/// run time, and naming `gpu_ids` when the id is not a visible device.
+torch::Device resolveRunDevice(const core::RunConfig &config);
+
+/// Sets threads, loads the dataset, picks the device (resolveRunDevice()), builds/loads
+/// tokenizer + model onto it (model_name_or_path = HF folder: load and add the SID tokens,
+/// resize; "preset:NAME": compact BPE learned from the dataset's titles and prompts + SID
+/// tokens, model initialised from `seed`) in bf16 or fp32 (`bf16`: CPU = bf16 storage with fp32
+/// compute, CUDA = bf16 compute, see qwen2.h), applies gradient checkpointing and, after the
+/// move, the fine-tuning type (ctx.trainable). Writes `<outputDir>/sid_tokens.json` and a
+/// `sid_tokens` event. Throws core::Error.
 void setupRunContext(RunContext &ctx);
 
 /// Corpus lines a compact tokenizer is learned from (titles and prompt texts).

@@ -5,6 +5,10 @@
 /// states in a file-backed shared memory map the OS may page out). All three apply decoupled
 /// weight decay (p ← p − lr·wd·p) and bias-corrected Adam updates, and understand row-restricted
 /// parameters (ParamGroup::rows) whose other rows they never read, decay or write.
+/// Devices: adamw_torch and adamw_8bit keep their state on the parameters' device (CUDA too);
+/// paged_adamw_32bit keeps it in host memory also for CUDA parameters (the file-backed mapping,
+/// not pinned: pinning would stop the OS from paging it) and runs the update on the CPU, copying
+/// the gradients down and the parameters back each step.
 
 #include <torch/torch.h>
 
