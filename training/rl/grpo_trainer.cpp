@@ -466,6 +466,12 @@ void GrpoTrainer::setup(const std::string &resumeDir)
                             "set rl.add_gt: false and rl.dynamic_sampling: false");
     if (rl.numGenerations < 2)
         core::throwBadInput("rl.num_generations must be >= 2", "group-relative advantages need a group");
+    if (d.ctx.model->dropout() > 0) {
+        // Policy log-probs, old log-probs and the reference must come from the same network:
+        // dropout would make KL and the ratio noise (KL > 0 at step 1). TRL's disable_dropout.
+        d.ctx.event(kStage, 0, "log", "dropout " + std::to_string(d.ctx.model->dropout()) + " disabled for GRPO");
+        d.ctx.model->setDropout(0.0);
+    }
     if (a.perDeviceTrainBatchSize % rl.numGenerations != 0)
         core::throwBadInput("rl.per_device_train_batch_size must be a multiple of rl.num_generations",
                             "rows per micro-step = prompts x generations, e.g. 64 with 16 generations");

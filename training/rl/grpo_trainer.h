@@ -44,6 +44,8 @@
 ///   gspo     s = exp(mean_t(logp_t − old_t)) per sequence, ℓ = −min(s·A, clip(s)·A) + β·mean_t KL_t,
 ///            mean over sequences.
 /// β = 0 skips the reference entirely (no reference pass, no `kl` metric).
+/// The run's `dropout` is switched off for this stage (TRL's disable_dropout): the policy, its
+/// rollout-time log-probs and the reference must be the same network, or KL and ratios are noise.
 ///
 /// Reference model (spec §6.7). full: a frozen deep copy of the policy made at stage start;
 /// with rl.sync_ref_model, every ref_model_sync_steps steps ref ← α·policy + (1 − α)·ref
