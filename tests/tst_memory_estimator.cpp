@@ -3,6 +3,9 @@
 
 #include <QtTest/QtTest>
 
+#include <algorithm>
+#include <cmath>
+
 using namespace genrec::core;
 
 namespace {
@@ -54,13 +57,27 @@ private Q_SLOTS:
         QCOMPARE(e.gradients, P * 4);
         QCOMPARE(e.optimizer, P * 8);
         QCOMPARE(e.trainable, P);
-        // Per token per layer: 6C + 3q + 4kv + 4I + 2HT = 48 + 24 + 16 + 64 + 40 = 192.
-        QCOMPARE(activationElementsPerTokenLayer(dims(), 10), 192.0);
+        // Attention probabilities: one query block of 10 rows over 10 keys, H = 2: 2·100/10.
+        QCOMPARE(attentionProbsPerToken(dims(), 10), 20.0);
+        // Blocks of 64: T = 128 → (64·64 + 64·128)/128 = 96 per head.
+        QCOMPARE(attentionProbsPerToken(dims(), 128), 2 * 96.0);
+        // Input-gradient path: 2C + q + 2kv + probs + 2I = 16 + 8 + 8 + 20 + 32 = 84;
+        // projection inputs: 2C + q + I = 16 + 8 + 16 = 40.
+        QCOMPARE(activationElementsPerTokenLayer(dims(), 10, false), 84.0);
+        QCOMPARE(activationElementsPerTokenLayer(dims(), 10, true), 124.0);
         const double tokens = 20;
-        const double acts = 2 * 192 * tokens * 4 + tokens * 8 * 4 * 3 + tokens * 0.5 * 100 * 4 * 3;
+        const double cat = 8.0 * ((2 + 2) * 4 + 2 * 16) * 4; // concatenated q|k|v, gate|up weights
+        const double acts = 2 * (124 * tokens * 4 + cat) + tokens * 8 * 4 * 3 + tokens * 0.5 * 100 * 4;
         QCOMPARE(e.activations, int64_t(acts));
-        QCOMPARE(e.overhead, kCpuRuntimeBytes);
-        QCOMPARE(e.total, e.weights + e.gradients + e.optimizer + e.activations + e.overhead);
+        // One micro-step: activations and gradients are not alive together.
+        const int64_t live = e.weights + e.optimizer + std::max(e.activations, e.gradients);
+        QCOMPARE(e.overhead, kCpuRuntimeBytes + int64_t(kCpuAllocatorSlack * double(live)));
+        QCOMPARE(e.total, live + e.overhead);
+        // Several micro-steps: the accumulated gradient lives through forward and backward.
+        in.gradientAccumulation = 4;
+        const auto acc = estimateMemory(in);
+        const int64_t liveAcc = e.weights + e.optimizer + e.activations + e.gradients;
+        QCOMPARE(acc.total, liveAcc + kCpuRuntimeBytes + int64_t(kCpuAllocatorSlack * double(liveAcc)));
     }
 
     void zero2HalvesOptimizerOverTwoGpus()
@@ -100,7 +117,14 @@ private Q_SLOTS:
         auto f = estimateMemory(in);
         QCOMPARE(f.trainable, int64_t(10 * 8));
         QCOMPARE(f.optimizer, int64_t(10 * 8 * 8));
-        QCOMPARE(f.gradients, int64_t(100 * 8 * 4)); // dense gradient of the tied table
+        QCOMPARE(f.gradients, int64_t(10 * 8 * 4));  // [R, C] rows only, no dense table gradient
+        QCOMPARE(f.weights, dims().parameterCount() * 4 + 10 * 8 * 4); // + the trained-row copy
+        // Freeze keeps only the input-gradient path: fewer activations than full.
+        in.finetuningType = "full";
+        QVERIFY(f.activations < estimateMemory(in).activations);
+        const double tokens = 16.0 * 512;
+        QCOMPARE(f.activations, int64_t(2 * activationElementsPerTokenLayer(dims(), 512, false) * tokens * 4
+                                        + tokens * 8 * 4 * 3 + tokens * 0.25 * 100 * 4));
 
         in.finetuningType = "lora";
         in.loraRank = 2;
@@ -108,7 +132,10 @@ private Q_SLOTS:
         auto l = estimateMemory(in);
         const int64_t lp = 2 * (2 * 16 + 2 * 12);
         QCOMPARE(l.trainable, lp + 80);
-        QCOMPARE(l.weights, dims().parameterCount() * 4 + lp * 4);
+        QCOMPARE(l.weights, dims().parameterCount() * 4 + lp * 4 + 80 * 4);
+        QCOMPARE(l.gradients, lp * 4 + 80 * 4);
+        QCOMPARE(l.activations, int64_t(2 * activationElementsPerTokenLayer(dims(), 512, true) * tokens * 4
+                                        + tokens * 8 * 4 * 3 + tokens * 0.25 * 100 * 4));
 
         in.finetuningType = "qlora";
         in.quantizationBit = 4;
@@ -116,6 +143,7 @@ private Q_SLOTS:
         auto q = estimateMemory(in);
         const double target = 2 * 96;
         QCOMPARE(q.weights, int64_t(l.weights - target * 4 + target * (0.5 + 4.0 / 64)));
+        QCOMPARE(q.activations, l.activations);
 
         in.finetuningType = "full";
         in.optim = "adamw_8bit";

@@ -73,6 +73,7 @@ void registerEstimateCommands(CLI::App &app, CliContext &ctx)
                 printJson({{"model", c.modelNameOrPath}, {"finetuning_type", in.finetuningType},
                            {"optim", in.optim}, {"device", in.device}, {"gpus", in.numGpus},
                            {"zero_stage", in.zeroStage}, {"batch", in.batchSize}, {"seq", in.seqLen},
+                           {"gradient_accumulation", in.gradientAccumulation},
                            {"gradient_checkpointing", in.gradientCheckpointing},
                            {"parameters", e.parameters}, {"trainable", e.trainable},
                            {"bytes", {{"weights", e.weights}, {"gradients", e.gradients},
@@ -84,6 +85,7 @@ void registerEstimateCommands(CLI::App &app, CliContext &ctx)
                           << e.trainable << " trainable), " << in.finetuningType << ", " << in.optim
                           << ", " << in.device << " x" << in.numGpus << ", zero " << in.zeroStage
                           << ", batch " << in.batchSize << " x seq " << in.seqLen
+                          << " (x" << in.gradientAccumulation << " accumulation)"
                           << (in.gradientCheckpointing ? ", checkpointing" : "") << "\n"
                           << "  weights     " << mib(e.weights) << "\n"
                           << "  gradients   " << mib(e.gradients) << "\n"

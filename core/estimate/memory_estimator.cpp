@@ -66,16 +66,30 @@ int64_t ModelDims::parameterCount() const
     return table * (tieWordEmbeddings ? 1 : 2) + numLayers * layerParameters() + hiddenSize;
 }
 
-double activationElementsPerTokenLayer(const ModelDims &d, int64_t seqLen)
+double attentionProbsPerToken(const ModelDims &d, int64_t seqLen)
+{
+    const int64_t T = std::max<int64_t>(1, seqLen), block = 64;
+    double sum = 0; // Σ over query blocks of (rows in the block) × (keys up to its end)
+    for (int64_t t0 = 0; t0 < T; t0 += block) {
+        const int64_t t1 = std::min(T, t0 + block);
+        sum += double(t1 - t0) * double(t1);
+    }
+    return double(d.numHeads) * sum / double(T);
+}
+
+double activationElementsPerTokenLayer(const ModelDims &d, int64_t seqLen, bool weightGrads)
 {
     const double C = double(d.hiddenSize), I = double(d.intermediateSize);
     const double D = double(d.headDimOrDefault());
     const double q = d.numHeads * D, kv = d.numKvHeads * D;
-    // Residual input and two RMSNorms (fp32 input and normalised output each): 5C; q, k, v
-    // projections and their RoPE'd copies: 2q + 4kv; attention output into o_proj and the
-    // post-attention residual: q + C; SwiGLU: gate, up, silu(gate), product: 4I; attention
-    // scores and probabilities: 2·H·T.
-    return 6 * C + 3 * q + 4 * kv + 4 * I + 2.0 * d.numHeads * double(seqLen);
+    // Input-gradient path: the two RMSNorm inputs (2C), RoPE'd q, k, v (q + 2kv), the attention
+    // probabilities, the SwiGLU input gate|up (2I).
+    double n = 2 * C + q + 2 * kv + attentionProbsPerToken(d, seqLen) + 2 * I;
+    // Projection inputs for weight / adapter gradients: normed x (shared by q, k, v), attention
+    // output (o_proj), normed h (gate, up), SwiGLU output (down).
+    if (weightGrads)
+        n += 2 * C + q + I;
+    return n;
 }
 
 MemoryEstimate estimateMemory(const EstimateInput &in, int64_t deviceBytes)
@@ -84,9 +98,9 @@ MemoryEstimate estimateMemory(const EstimateInput &in, int64_t deviceBytes)
     const bool cuda = in.device == "cuda";
     const int64_t E = in.bf16 ? 2 : 4;                 // parameter storage
     const int64_t A = (cuda && in.bf16) ? 2 : 4;       // activations (CPU computes in fp32)
-    const int64_t table = d.vocabSize * d.hiddenSize;
     const int64_t tables = d.tieWordEmbeddings ? 1 : 2;
     const int64_t params = d.parameterCount();
+    const bool full = in.finetuningType == "full";
     const bool lora = in.finetuningType == "lora" || in.finetuningType == "qlora";
     const bool qlora = in.finetuningType == "qlora";
     const int64_t loraParams = lora ? d.numLayers * d.loraParameters(in.loraTarget, in.loraRank) : 0;
@@ -95,8 +109,10 @@ MemoryEstimate estimateMemory(const EstimateInput &in, int64_t deviceBytes)
     MemoryEstimate e;
     e.parameters = params + loraParams;
 
-    // Weights.
+    // Weights (the trained new-token rows are an extra [R, C] copy per table).
     double weights = double(params) * E + double(loraParams) * 4;
+    if (!full)
+        weights += double(newRowElems) * E;
     if (qlora) {
         const double targets = double(d.numLayers) * d.targetParameters(in.loraTarget);
         const double perElem = double(in.quantizationBit) / 8.0 + 4.0 / double(in.quantizationBlockSize);
@@ -107,13 +123,12 @@ MemoryEstimate estimateMemory(const EstimateInput &in, int64_t deviceBytes)
 
     // Gradients and trained elements.
     int64_t gradBytes = 0, trainedElems = 0;
-    if (in.finetuningType == "full") {
+    if (full) {
         gradBytes = params * E;
         trainedElems = params;
     } else {
-        const bool rows = in.newTokens > 0;
-        gradBytes = loraParams * 4 + (rows ? table * tables * E : 0);
-        trainedElems = loraParams + (rows ? newRowElems : 0);
+        gradBytes = loraParams * 4 + newRowElems * E;
+        trainedElems = loraParams + newRowElems;
     }
     e.trainable = trainedElems;
 
@@ -134,16 +149,29 @@ MemoryEstimate estimateMemory(const EstimateInput &in, int64_t deviceBytes)
 
     // Activations.
     const double tokens = double(in.batchSize) * double(in.seqLen);
-    const double perLayer = activationElementsPerTokenLayer(d, in.seqLen) * tokens * A;
+    const double perLayer = activationElementsPerTokenLayer(d, in.seqLen, in.finetuningType != "freeze")
+                            * tokens * A;
+    // Full fine-tuning keeps the per-call concatenated q|k|v and gate|up weights for backward.
+    const double D = double(d.headDimOrDefault());
+    const double catWeights = full ? double(d.hiddenSize) * ((d.numHeads + 2 * d.numKvHeads) * D
+                                                             + 2.0 * d.intermediateSize) * E
+                                   : 0.0;
     double acts = in.gradientCheckpointing
-                      ? double(d.numLayers) * tokens * d.hiddenSize * A + perLayer
-                      : double(d.numLayers) * perLayer;
+                      ? double(d.numLayers) * tokens * d.hiddenSize * A + perLayer + catWeights
+                      : double(d.numLayers) * (perLayer + catWeights);
     acts += tokens * d.hiddenSize * A * 3;                          // embeddings out, final norm
-    acts += tokens * in.supervisedFraction * d.vocabSize * 4.0 * 3; // logits, log-softmax, grad
+    acts += tokens * in.supervisedFraction * d.vocabSize * 4.0;     // logits (gradient in place)
     e.activations = int64_t(acts);
 
-    e.overhead = cuda ? kCudaContextBytes : kCpuRuntimeBytes;
-    e.total = e.weights + e.gradients + e.gradientTransient + e.optimizer + e.activations + e.overhead;
+    // Peak: with one micro-step per optimizer step no gradient is alive during forward, and
+    // backward trades activations for gradients layer by layer.
+    const int64_t grads = e.gradients + e.gradientTransient;
+    const int64_t actsAndGrads = in.gradientAccumulation <= 1 ? std::max(e.activations, grads)
+                                                              : e.activations + grads;
+    const int64_t live = e.weights + e.optimizer + actsAndGrads;
+    e.overhead = cuda ? kCudaContextBytes
+                      : kCpuRuntimeBytes + int64_t(kCpuAllocatorSlack * double(live));
+    e.total = live + e.overhead;
     e.deviceBytes = deviceBytes;
     e.fits = deviceBytes <= 0 || e.total <= deviceBytes;
     return e;
@@ -163,6 +191,7 @@ EstimateInput estimateInputFor(const RunConfig &c, const ModelDims &dims, int64_
     in.optim = c.sft.train.optim;
     in.batchSize = c.sft.train.perDeviceTrainBatchSize;
     in.seqLen = c.cutoffLen;
+    in.gradientAccumulation = c.sft.train.gradientAccumulationSteps;
     in.newTokens = newTokens;
     in.device = c.device;
     // ranks: cuda = one per gpu_ids entry (or nproc_per_node), cpu = nproc_per_node; times nnodes

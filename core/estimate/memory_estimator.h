@@ -8,20 +8,32 @@
 /// per activation element: fp32 on CPU, bf16 on CUDA when bf16 is on):
 ///   weights     all parameters × E; qlora replaces target projections by codes + fp32 scales
 ///               (bits/8 + 4/block bytes per element); LoRA adds A/B in fp32.
-///   gradients   trainable tensors × 4 (LoRA A/B) or × E (full); freeze/lora new-token rows get a
-///               dense gradient of the whole table (that is what autograd produces).
+///   gradients   trainable tensors × 4 (LoRA A/B) or × E (full); freeze/lora new-token rows train
+///               as separate [R, C] tensors, so their gradient is R × C × E per table (no dense
+///               [V, C] table gradient).
 ///   optimizer   m and v per trained element: 8 B (adamw_torch, paged_adamw_32bit on CUDA), 2 B +
 ///               8/block (adamw_8bit); paged_adamw_32bit on CPU counts 8 B too (its mmap pages are
 ///               resident until the kernel needs the memory). ZeRO-2 (zero_stage 2, any device)
 ///               divides the optimizer state and the kept (averaged) gradient by the number of ranks;
 ///               the full local gradient autograd produces before the reduce-scatter is counted
 ///               separately as gradientTransient (part of the peak).
-///   activations per token per layer: saved tensors of the eager decoder layer (see
-///               activationElementsPerTokenLayer()) × layers × batch × seq; with checkpointing
-///               only each layer's input plus one layer's full set; plus the logits head over the
-///               supervised tokens (logits, log-softmax and their gradient).
-///   overhead    CUDA context (500 MiB) on CUDA; the LibTorch runtime on CPU (libraries, thread
-///               pools, allocator slack).
+///   activations what backward keeps, per token per layer (activationElementsPerTokenLayer()):
+///               the input-gradient path every type keeps (RMSNorm inputs, RoPE'd q/k/v, attention
+///               probabilities of the causal blocks, SwiGLU input) plus, where weights or adapters
+///               train (full, lora, qlora), the inputs of the projections (normed x, attention
+///               output, normed h, SwiGLU output); full also keeps the per-call concatenated
+///               q|k|v and gate|up weights (frozen bases are used by reference). × layers × batch
+///               × seq; with checkpointing only each layer's input plus one layer's full set; plus
+///               embeddings/final norm and the logits of the supervised tokens (the fused cross
+///               entropy writes its gradient into them).
+///   peak        weights + optimizer + activations + gradients, except with one micro-step per
+///               optimizer step (gradient_accumulation_steps = 1): zeroGrad() leaves no gradient
+///               alive during forward and backward frees each layer's activations as it creates
+///               that layer's gradients, so activations and gradients count as max(A, G).
+///   overhead    CUDA context (500 MiB) on CUDA; on CPU the LibTorch runtime's resident size
+///               before any model exists (libraries, OpenMP/BLAS thread pools), measured once
+///               with tests/bench/bench_finetune_memory (base_mib) and used as a constant, plus
+///               the allocator's slack (kCpuAllocatorSlack of the tensor bytes).
 
 #include <cstdint>
 #include <string>
@@ -76,6 +88,7 @@ struct EstimateInput
     int64_t numGpus = 1;          ///< data-parallel ranks (devices) the run uses
     int64_t zeroStage = 0;        ///< 0 | 2
     int64_t optimBlockSize = 256; ///< adamw_8bit block
+    int64_t gradientAccumulation = 1; ///< micro-steps per optimizer step
 };
 
 /// The prediction, in bytes.
@@ -94,9 +107,13 @@ struct MemoryEstimate
     bool fits = true;
 };
 
-/// Saved activation elements per token per decoder layer in the eager LibTorch implementation,
-/// with T = sequence length (attention probabilities grow with T).
-double activationElementsPerTokenLayer(const ModelDims &d, int64_t seqLen);
+/// Saved activation elements per token per decoder layer, with T = sequence length (attention
+/// probabilities grow with T). weightGrads: projections' weights or adapters train (full, lora,
+/// qlora), so their inputs are kept too; false for freeze.
+double activationElementsPerTokenLayer(const ModelDims &d, int64_t seqLen, bool weightGrads = true);
+/// Attention probabilities kept per token per layer by the fused attention (query blocks of 64
+/// positions, each over the keys up to its last position): H × Σ_blocks len·end / T.
+double attentionProbsPerToken(const ModelDims &d, int64_t seqLen);
 
 /// The estimate. deviceBytes > 0 sets `fits` (total ≤ deviceBytes).
 MemoryEstimate estimateMemory(const EstimateInput &in, int64_t deviceBytes = 0);
@@ -105,8 +122,12 @@ MemoryEstimate estimateMemory(const EstimateInput &in, int64_t deviceBytes = 0);
 /// cutoff_len, ranks = gpu_ids (or nproc_per_node) on cuda, nproc_per_node on cpu, × nnodes.
 EstimateInput estimateInputFor(const RunConfig &config, const ModelDims &dims, int64_t newTokens);
 
-/// The CPU runtime overhead and CUDA context the estimate adds.
+/// The CPU runtime overhead and CUDA context the estimate adds. kCpuRuntimeBytes: RSS of the
+/// LibTorch 1.13 runtime before a model exists (bench_finetune_memory base_mib, Debian 12,
+/// OpenBLAS, 1 thread).
 inline constexpr int64_t kCudaContextBytes = 500LL << 20;
-inline constexpr int64_t kCpuRuntimeBytes = 300LL << 20;
+inline constexpr int64_t kCpuRuntimeBytes = 154LL << 20;
+/// Allocator slack on CPU: peak RSS above the peak of live tensor bytes, as a share of them.
+inline constexpr double kCpuAllocatorSlack = 0.03;
 
 } // namespace genrec::core

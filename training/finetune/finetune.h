@@ -5,14 +5,19 @@
 ///   full   every parameter trains.
 ///   freeze only the rows of the NEW tokens (newTokenIds) of the input embedding and, if untied,
 ///          of lm_head train (MiniOneRec freeze_LLM, spec §4.5, with bugs B1/B10 fixed: the row
-///          set is the explicit id list, not an id threshold). The optimiser receives the rows
-///          (ParamGroup::rows) and never reads, decays or writes the original rows, so they stay
-///          bit-identical.
+///          set is the explicit id list, not an id threshold). The rows train as separate
+///          [R, C] leaves (Qwen2ForCausalLMImpl::TrainedRows) while the tables stay frozen: no
+///          dense [V, C] gradient is built and the original rows stay bit-identical. The tables
+///          receive the trained rows' values before each forward, in stateDict(), afterStep()
+///          and saveAdapter().
 ///   lora   target projections get y = base(x) + dropout(x)·Aᵀ·Bᵀ·s, s = alpha/r (rsLoRA:
 ///          alpha/√r), A kaiming-uniform, B = 0; base weights frozen; new token rows train as in
-///          freeze.
+///          freeze. One autograd node per projection keeps only x (shared by the projections
+///          reading it; dropout(x) and a byte mask when lora_dropout > 0) and the rank-r
+///          intermediate; the frozen base weight is used by reference, never copied or saved.
 ///   qlora  as lora, but the target projections' base weights are stored quantised (NF4 or
-///          int8, blockwise absmax) and dequantised per forward call.
+///          int8, blockwise absmax) and dequantised per forward call (and again in backward:
+///          the dequantised fp32 weight is never kept for backward).
 ///
 /// The adapters hang off ProjectionImpl::adapter; they are not registered in the model, so the
 /// model's stateDict() stays the base checkpoint (with qlora, quantised bases read as empty
@@ -60,7 +65,8 @@ class TrainableSet
 {
 public:
     /// The groups to optimise: "decay" (projection weights), "no_decay" (norms, biases,
-    /// embeddings, LoRA-less leftovers), "new_rows" (row-restricted embedding / lm_head).
+    /// embeddings, LoRA-less leftovers), "new_rows" (the [R, C] trained-row leaves of the
+    /// embedding / untied lm_head, named after their tables, rows = 0..R-1).
     std::vector<ParamGroup> groups;
     int64_t trainableCount = 0; ///< elements that actually change (new rows only, not whole tables)
     int64_t totalCount = 0;     ///< model parameters + adapter parameters (tied counted once)
@@ -68,7 +74,8 @@ public:
 
     /// Every trainable tensor (flattened groups), e.g. for gradient clipping.
     std::vector<torch::Tensor> parameters() const;
-    /// Call after each optimiser step (no-op today; kept for methods that need it).
+    /// Call after each optimiser step: copies trained new-token rows into their tables (the
+    /// model's forward() and stateDict() do it too).
     void afterStep();
     /// LoRA/QLoRA: writes PEFT's layout to `dir`: adapter_config.json and
     /// adapter_model.safetensors (keys base_model.model.<module>.lora_A.weight / lora_B.weight,
@@ -91,7 +98,9 @@ public:
     std::shared_ptr<State> state;
 };
 
-/// Applies `opts` to `model` (sets requires_grad, installs adapters / quantises bases).
+/// Applies `opts` to `model` (sets requires_grad, installs adapters / quantises bases). With
+/// glibc it also fixes malloc's mmap threshold at 128 KiB for the process (freed tensor buffers
+/// return to the OS instead of fragmenting the heap; see finetune.cpp).
 /// newTokenIds: the ids of the added SID tokens (any order, duplicates ignored; out-of-range ids
 /// throw core::Error(BadInput)). Call once per model, after resizeTokenEmbeddings() and after
 /// moving the model to its device/dtype.

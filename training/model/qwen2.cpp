@@ -54,6 +54,98 @@ torch::Tensor applyRope(const torch::Tensor &x, const torch::Tensor &cos, const 
     return out.transpose(1, 2).contiguous();                     // [B, N, T, D]
 }
 
+/// The frozen weights of a concatenated projection (q|k|v or gate|up).
+struct FrozenCat : torch::CustomClassHolder
+{
+    std::vector<torch::Tensor> w; ///< [out_i, in] each
+    std::vector<torch::Tensor> b; ///< [out_i] each, or empty
+};
+
+/// y = x·[W1; W2; …]ᵀ (+ [b1; b2; …]) for weights that do not train: forward is the same
+/// linear as the unfrozen path, but backward keeps only references to the weights (no
+/// concatenated copy of the weights, no copy of x). x [..., in] → [..., Σ out_i].
+struct FrozenCatLinearFn : public torch::autograd::Function<FrozenCatLinearFn>
+{
+    static torch::autograd::variable_list forward(torch::autograd::AutogradContext *ctx,
+                                                  const torch::Tensor &x,
+                                                  c10::intrusive_ptr<FrozenCat> h)
+    {
+        // The same operation as the unfrozen path (bit-identical outputs); the concatenated
+        // weight is a temporary here, not kept for backward.
+        const auto dtype = x.scalar_type();
+        const auto w = h->w.size() == 1 ? h->w[0].to(dtype) : torch::cat(h->w).to(dtype);
+        torch::Tensor b;
+        if (!h->b.empty())
+            b = h->b.size() == 1 ? h->b[0].to(dtype) : torch::cat(h->b).to(dtype);
+        auto y = torch::linear(x, w, b);
+        ctx->saved_data["h"] = c10::IValue::make_capsule(h);
+        return {y};
+    }
+    static torch::autograd::variable_list backward(torch::autograd::AutogradContext *ctx,
+                                                   torch::autograd::variable_list grads)
+    {
+        auto h = c10::static_intrusive_pointer_cast<FrozenCat>(ctx->saved_data["h"].toCapsule());
+        const auto g = grads[0].reshape({-1, grads[0].size(-1)}); // [N, Σ out]
+        torch::Tensor dx;
+        int64_t col = 0;
+        for (const auto &wi : h->w) {
+            const int64_t o = wi.size(0);
+            const auto w = wi.to(g.scalar_type());
+            const auto gi = g.narrow(1, col, o);
+            dx = dx.defined() ? dx.addmm_(gi, w) : torch::mm(gi, w); // [N, in]
+            col += o;
+        }
+        auto sizes = grads[0].sizes().vec();
+        sizes.back() = dx.size(1);
+        return {dx.view(sizes), torch::Tensor()};
+    }
+};
+
+bool anyRequiresGrad(const std::vector<torch::Tensor> &ts)
+{
+    for (const auto &t : ts)
+        if (t.defined() && t.requires_grad())
+            return true;
+    return false;
+}
+
+/// x·[W…]ᵀ + [b…] for frozen weights (FrozenCatLinearFn).
+torch::Tensor frozenCatLinear(const torch::Tensor &x, std::vector<torch::Tensor> w,
+                              std::vector<torch::Tensor> b)
+{
+    auto h = c10::make_intrusive<FrozenCat>();
+    h->w = std::move(w);
+    h->b = std::move(b);
+    return FrozenCatLinearFn::apply(x.contiguous(), h)[0];
+}
+
+/// logits = hidden·Wᵀ where the rows `ids` of W are also the leaf `rows` (equal values, kept in
+/// sync): the gradient goes to hidden and to `rows` only ([R, C]), never to the [V, C] table.
+/// hidden [N, C], w [V, C], rows [R, C], ids [R] → [N, V].
+struct HeadRowsFn : public torch::autograd::Function<HeadRowsFn>
+{
+    static torch::autograd::variable_list forward(torch::autograd::AutogradContext *ctx,
+                                                  const torch::Tensor &hidden, const torch::Tensor &rows,
+                                                  const torch::Tensor &w, const torch::Tensor &ids)
+    {
+        ctx->save_for_backward({hidden, w, ids});
+        return {torch::linear(hidden, w.to(hidden.scalar_type()))};
+    }
+    static torch::autograd::variable_list backward(torch::autograd::AutogradContext *ctx,
+                                                   torch::autograd::variable_list grads)
+    {
+        const auto saved = ctx->get_saved_variables();
+        const auto &hidden = saved[0], &w = saved[1], &ids = saved[2];
+        const auto &g = grads[0]; // [N, V]
+        torch::Tensor dh, dr;
+        if (ctx->needs_input_grad(0))
+            dh = torch::matmul(g, w.to(g.scalar_type())); // [N, C]
+        if (ctx->needs_input_grad(1))
+            dr = torch::matmul(g.index_select(-1, ids).t(), hidden).to(w.scalar_type()); // [R, C]
+        return {dh, dr, torch::Tensor(), torch::Tensor()};
+    }
+};
+
 bool allOnes(const torch::Tensor &mask)
 {
     return mask.numel() == 0 || mask.min().item<int64_t>() != 0;
@@ -83,6 +175,10 @@ torch::Tensor ProjectionImpl::forward(const torch::Tensor &x)
 {
     if (adapter)
         return adapter->forward(*this, x);
+    if (x.requires_grad() && torch::GradMode::is_enabled() && x.device().is_cpu()
+        && !anyRequiresGrad({weight, bias}))
+        return frozenCatLinear(x, {weight}, bias.defined() ? std::vector<torch::Tensor>{bias}
+                                                           : std::vector<torch::Tensor>{});
     const auto dtype = x.scalar_type();
     return torch::linear(x, weight.to(dtype), bias.defined() ? bias.to(dtype) : torch::Tensor());
 }
@@ -145,6 +241,12 @@ torch::Tensor Qwen2AttentionImpl::forward(const torch::Tensor &x, const Attentio
         torch::Tensor qkv; // [B, T, (H+2K)·D]
         if (q_proj->adapter || k_proj->adapter || v_proj->adapter) {
             qkv = torch::cat({q_proj(x), k_proj(x), v_proj(x)}, 2);
+        } else if (!anyRequiresGrad({q_proj->weight, k_proj->weight, v_proj->weight, q_proj->bias,
+                                     k_proj->bias, v_proj->bias})) {
+            qkv = frozenCatLinear(x, {q_proj->weight, k_proj->weight, v_proj->weight},
+                                  q_proj->bias.defined()
+                                      ? std::vector<torch::Tensor>{q_proj->bias, k_proj->bias, v_proj->bias}
+                                      : std::vector<torch::Tensor>{});
         } else {
             const auto dtype = x.scalar_type();
             const auto w = torch::cat({q_proj->weight, k_proj->weight, v_proj->weight}).to(dtype);
@@ -200,6 +302,8 @@ torch::Tensor Qwen2MlpImpl::forward(const torch::Tensor &x)
         torch::Tensor gateUp; // [B, T, 2I]
         if (gate_proj->adapter || up_proj->adapter) {
             gateUp = torch::cat({gate_proj(x), up_proj(x)}, -1);
+        } else if (!anyRequiresGrad({gate_proj->weight, up_proj->weight})) {
+            gateUp = frozenCatLinear(x, {gate_proj->weight, up_proj->weight}, {});
         } else {
             const auto w = torch::cat({gate_proj->weight, up_proj->weight}).to(x.scalar_type());
             gateUp = torch::linear(x, w);
@@ -357,7 +461,19 @@ torch::Tensor Qwen2ForCausalLMImpl::forward(const torch::Tensor &inputIds,
     ctx.cos = angles.cos().to(dtype);
     ctx.sin = angles.sin().to(dtype);
 
+    syncTrainedRows();
     auto x = model->embed_tokens->forward(inputIds.to(longOpts), dtype); // [B, T, C]
+    if (m_rows.embed.defined() && torch::GradMode::is_enabled()) {
+        // Positions holding a trained token read their row from the row tensor (same values),
+        // so that their gradient lands there.
+        const auto flatIds = inputIds.to(longOpts).reshape({-1});        // [B*T]
+        const auto slot = m_rows.slot.index_select(0, flatIds);           // [B*T]
+        const auto where = slot.ge(0).nonzero().squeeze(1);               // [n]
+        if (where.numel() > 0) {
+            const auto rows = m_rows.embed.index_select(0, slot.index_select(0, where)).to(dtype);
+            x = x.reshape({B * T, -1}).index_copy(0, where, rows).view({B, T, -1});
+        }
+    }
     if (m_dropout > 0 && is_training() && torch::GradMode::is_enabled()) {
         ctx.dropout = m_dropout;
         x = torch::dropout(x, m_dropout, true);
@@ -394,8 +510,32 @@ torch::Tensor Qwen2ForCausalLMImpl::headWeight() const
     return lm_head ? lm_head->weight : model->embed_tokens->weight;
 }
 
+void Qwen2ForCausalLMImpl::syncTrainedRows() const
+{
+    if (!m_rows.ids.defined())
+        return;
+    torch::NoGradGuard noGrad;
+    const auto copy = [&](const torch::Tensor &rows, const torch::Tensor &table, int64_t &version) {
+        if (!rows.defined() || int64_t(rows._version()) == version)
+            return;
+        table.index_copy_(0, m_rows.ids, rows.to(table.scalar_type()));
+        version = int64_t(rows._version());
+    };
+    copy(m_rows.embed, model->embed_tokens->weight, m_rows.embedVersion);
+    copy(lm_head ? m_rows.head : torch::Tensor(), lm_head ? lm_head->weight : torch::Tensor(),
+         m_rows.headVersion);
+}
+
 torch::Tensor Qwen2ForCausalLMImpl::logits(const torch::Tensor &hidden)
 {
+    const auto &rows = lm_head ? m_rows.head : m_rows.embed;
+    if (rows.defined() && torch::GradMode::is_enabled()) {
+        syncTrainedRows();
+        const int64_t C = hidden.size(-1);
+        auto sizes = hidden.sizes().vec();
+        sizes.back() = -1;
+        return HeadRowsFn::apply(hidden.reshape({-1, C}), rows, headWeight(), m_rows.ids)[0].view(sizes);
+    }
     return torch::linear(hidden, headWeight().to(hidden.scalar_type())); // [..., V]
 }
 
@@ -435,6 +575,7 @@ void Qwen2ForCausalLMImpl::initParameters(double std)
 
 std::vector<std::pair<std::string, torch::Tensor>> Qwen2ForCausalLMImpl::stateDict() const
 {
+    syncTrainedRows();
     std::vector<std::pair<std::string, torch::Tensor>> out;
     for (const auto &item : named_parameters())
         out.emplace_back(item.key(), item.value().detach());

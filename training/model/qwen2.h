@@ -259,6 +259,26 @@ public:
     void setDropout(double p) { m_dropout = p; }
     double dropout() const { return m_dropout; }
 
+    /// Trained token rows (freeze / LoRA new-token training, see finetune.h): the rows `ids` of
+    /// the input embedding (and of an untied lm_head) train as the small leaf tensors `embed`
+    /// (and `head`), [R, C] each, while the tables themselves stay frozen. Forward reads the
+    /// tables (kept equal to the row tensors, see syncTrainedRows()) and routes the gradient of
+    /// those rows to the row tensors, so no dense [V, C] table gradient ever exists.
+    struct TrainedRows
+    {
+        torch::Tensor ids;   ///< [R] int64, sorted
+        torch::Tensor slot;  ///< [V] int64: index into ids, or -1
+        torch::Tensor embed; ///< [R, C] rows of embed_tokens (requires grad), or undefined
+        torch::Tensor head;  ///< [R, C] rows of an untied lm_head (requires grad), or undefined
+        mutable int64_t embedVersion = -1, headVersion = -1; ///< versions last copied into the tables
+    };
+    /// Installs (or, with undefined ids, removes) the trained rows.
+    void setTrainedRows(const TrainedRows &rows) { m_rows = rows; }
+    const TrainedRows &trainedRows() const { return m_rows; }
+    /// Copies the row tensors into the tables when they changed since the last copy (the
+    /// optimiser updates them in place). forward() and stateDict() call it.
+    void syncTrainedRows() const;
+
     Qwen2Model model{nullptr};
     Projection lm_head{nullptr}; ///< null when tieWordEmbeddings
 
@@ -267,6 +287,7 @@ private:
     bool m_fusedKernels = true;
     bool m_gradientCheckpointing = false;
     double m_dropout = 0.0;
+    TrainedRows m_rows;
 };
 TORCH_MODULE(Qwen2ForCausalLM);
 
