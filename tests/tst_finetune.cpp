@@ -443,24 +443,50 @@ private Q_SLOTS:
         std::filesystem::remove_all(dir);
     }
 
+    // Recomputation in backward (whole layers, or each layer's norm + MLP) gives the gradients
+    // of the plain path: same RNG draws for LoRA and residual dropout, every trained tensor.
     void checkpointedGradsEqualPlain_data()
     {
         QTest::addColumn<QString>("type");
-        QTest::newRow("full") << QStringLiteral("full");
-        QTest::newRow("lora+dropout") << QStringLiteral("lora");
+        QTest::addColumn<QString>("mode");    // layer | mlp
+        QTest::addColumn<QString>("targets"); // "" = all seven projections
+        QTest::addColumn<double>("dropout");  // residual dropout of the model
+        QTest::addColumn<bool>("fused");
+        QTest::newRow("full/layer") << QStringLiteral("full") << QStringLiteral("layer") << QStringLiteral("") << 0.0 << true;
+        QTest::newRow("lora+dropout/layer") << QStringLiteral("lora") << QStringLiteral("layer") << QStringLiteral("") << 0.0 << true;
+        QTest::newRow("full/mlp") << QStringLiteral("full") << QStringLiteral("mlp") << QStringLiteral("") << 0.1 << true;
+        QTest::newRow("freeze/mlp (frozen down closes the block)") << QStringLiteral("freeze") << QStringLiteral("mlp") << QStringLiteral("") << 0.1 << true;
+        QTest::newRow("freeze/mlp unfused") << QStringLiteral("freeze") << QStringLiteral("mlp") << QStringLiteral("") << 0.0 << false;
+        QTest::newRow("lora all targets/mlp") << QStringLiteral("lora") << QStringLiteral("mlp") << QStringLiteral("") << 0.1 << true;
+        QTest::newRow("lora q,v/mlp") << QStringLiteral("lora") << QStringLiteral("mlp") << QStringLiteral("q_proj,v_proj") << 0.0 << true;
+        QTest::newRow("lora gate,up/mlp") << QStringLiteral("lora") << QStringLiteral("mlp") << QStringLiteral("gate_proj,up_proj") << 0.1 << true;
     }
     void checkpointedGradsEqualPlain()
     {
         QFETCH(QString, type);
+        QFETCH(QString, mode);
+        QFETCH(QString, targets);
+        QFETCH(double, dropout);
+        QFETCH(bool, fused);
         std::vector<std::map<std::string, torch::Tensor>> grads;
-        for (bool ckpt : {false, true}) {
+        for (bool recompute : {false, true}) {
             auto m = tinyModel(false);
             FinetuneOptions o;
             o.type = type.toStdString();
             o.loraDropout = 0.2;
+            if (!targets.isEmpty()) {
+                o.loraTarget.clear();
+                for (const auto &t : targets.split(QLatin1Char(',')))
+                    o.loraTarget.push_back(t.toStdString());
+            }
             auto set = applyFinetuning(*m, o, kNewIds);
             m->train();
-            m->setGradientCheckpointing(ckpt);
+            m->setDropout(dropout);
+            m->setFusedKernels(fused);
+            if (mode == QLatin1String("layer"))
+                m->setGradientCheckpointing(recompute);
+            else
+                m->setMlpRecompute(recompute);
             torch::manual_seed(11); // same dropout masks
             lossOf(*m).backward();
             std::map<std::string, torch::Tensor> g;
@@ -470,10 +496,13 @@ private Q_SLOTS:
             grads.push_back(g);
         }
         QVERIFY(!grads[0].empty());
+        int nonZero = 0; // LoRA B starts at 0, so A's gradient is 0 at step 0; the rest is not
         for (const auto &[k, v] : grads[0]) {
+            nonZero += v.abs().sum().item<double>() > 0;
             QVERIFY2(grads[1].count(k) && grads[1][k].defined(), k.c_str());
             QVERIFY2(torch::allclose(v, grads[1][k], 1e-5, 1e-6), k.c_str());
         }
+        QVERIFY(nonZero >= int(grads[0].size()) / 2);
     }
 };
 

@@ -1,4 +1,5 @@
 // Memory estimator arithmetic on hand-computed cases.
+#include "core/config/run_config.h"
 #include "core/estimate/memory_estimator.h"
 
 #include <QtTest/QtTest>
@@ -150,6 +151,55 @@ private Q_SLOTS:
         in.optimBlockSize = 256;
         auto o8 = estimateMemory(in);
         QCOMPARE(o8.optimizer, int64_t(std::ceil(dims().parameterCount() * (2.0 + 8.0 / 256))));
+    }
+
+    void mlpRecomputeKeepsOnlyTheSublayerInput()
+    {
+        // Per token and layer, C = 8, I = 16, q = 8, T = 10: without the SwiGLU input (2I) the
+        // input-gradient path is 84 − 32 = 52; adapters add normed x and the attention output
+        // (C + q = 16) but no longer normed h and the SwiGLU output.
+        QCOMPARE(activationElementsPerTokenLayer(dims(), 10, false, true), 52.0);
+        QCOMPARE(activationElementsPerTokenLayer(dims(), 10, true, true), 68.0);
+        QCOMPARE(mlpRecomputeElementsPerToken(dims(), false), 32.0);
+        QCOMPARE(mlpRecomputeElementsPerToken(dims(), true), 56.0);
+        EstimateInput in;
+        in.dims = dims();
+        in.newTokens = 10;
+        in.finetuningType = "freeze";
+        in.mlpRecompute = true;
+        const double tokens = 16.0 * 512;
+        const auto f = estimateMemory(in);
+        QCOMPARE(f.activations, int64_t(2 * activationElementsPerTokenLayer(dims(), 512, false, true) * tokens * 4
+                                        + 32 * tokens * 4 + tokens * 8 * 4 * 3 + tokens * 0.25 * 100 * 4));
+        in.mlpRecompute = false;
+        QVERIFY(f.activations < estimateMemory(in).activations);
+        // Whole-layer checkpointing wins: MLP recomputation adds nothing on top of it.
+        in.gradientCheckpointing = true;
+        const auto ck = estimateMemory(in);
+        in.mlpRecompute = true;
+        QCOMPARE(estimateMemory(in).activations, ck.activations);
+    }
+
+    void mlpRecomputeResolution()
+    {
+        RunConfig c;
+        QCOMPARE(c.mlpRecompute, std::string("auto"));
+        c.finetuningType = "full";
+        QVERIFY(!mlpRecomputeActive(c));
+        for (const char *t : {"lora", "qlora", "freeze"}) {
+            c.finetuningType = t;
+            QVERIFY2(mlpRecomputeActive(c), t);
+        }
+        c.mlpRecompute = "off";
+        QVERIFY(!mlpRecomputeActive(c));
+        c.finetuningType = "full";
+        c.mlpRecompute = "on";
+        QVERIFY(mlpRecomputeActive(c));
+        c.gradientCheckpointing = true;
+        QVERIFY(!mlpRecomputeActive(c));
+        // estimateInputFor() resolves it the same way.
+        c.gradientCheckpointing = false;
+        QVERIFY(estimateInputFor(c, dims(), 10).mlpRecompute);
     }
 
     void fitVerdict()

@@ -75,6 +75,7 @@ void registerEstimateCommands(CLI::App &app, CliContext &ctx)
                            {"zero_stage", in.zeroStage}, {"batch", in.batchSize}, {"seq", in.seqLen},
                            {"gradient_accumulation", in.gradientAccumulation},
                            {"gradient_checkpointing", in.gradientCheckpointing},
+                           {"mlp_recompute", in.mlpRecompute},
                            {"parameters", e.parameters}, {"trainable", e.trainable},
                            {"bytes", {{"weights", e.weights}, {"gradients", e.gradients},
                                       {"optimizer", e.optimizer}, {"activations", e.activations},
@@ -86,7 +87,8 @@ void registerEstimateCommands(CLI::App &app, CliContext &ctx)
                           << ", " << in.device << " x" << in.numGpus << ", zero " << in.zeroStage
                           << ", batch " << in.batchSize << " x seq " << in.seqLen
                           << " (x" << in.gradientAccumulation << " accumulation)"
-                          << (in.gradientCheckpointing ? ", checkpointing" : "") << "\n"
+                          << (in.gradientCheckpointing ? ", checkpointing" : "")
+                          << (in.mlpRecompute ? ", MLP recomputed" : "") << "\n"
                           << "  weights     " << mib(e.weights) << "\n"
                           << "  gradients   " << mib(e.gradients) << "\n"
                           << "  optimizer   " << mib(e.optimizer) << "\n"

@@ -116,6 +116,7 @@ struct RunConfig
     int64_t quantizationBlockSize = 64;
     bool bf16 = false;
     bool gradientCheckpointing = false;
+    std::string mlpRecompute = "auto";     ///< auto (on for lora/qlora/freeze) | on | off
     double dropout = 0.0;                  ///< residual + embedding dropout while training (presets)
     // data
     std::string datasetDir = "";           ///< MiniOneRec layout (train/ valid/ test/ index/ info/) or flat
@@ -141,5 +142,10 @@ struct RunConfig
 
     RunConfig();
 };
+
+/// Whether training recomputes each layer's norm + MLP in backward (mlp_recompute; `auto` = on
+/// when the base projections are frozen: lora, qlora, freeze). Off under gradient_checkpointing,
+/// which recomputes whole layers.
+bool mlpRecomputeActive(const RunConfig &config);
 
 } // namespace genrec::core

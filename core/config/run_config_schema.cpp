@@ -24,6 +24,13 @@ RunConfig::RunConfig()
     rl.train.saveTotalLimit = 20;
 }
 
+bool mlpRecomputeActive(const RunConfig &config)
+{
+    if (config.gradientCheckpointing || config.mlpRecompute == "off")
+        return false;
+    return config.mlpRecompute == "on" || config.finetuningType != "full";
+}
+
 namespace {
 
 template <class T>
@@ -223,6 +230,11 @@ std::vector<FieldSpec> buildSchema()
                     .spec);
     s.push_back(GR_FIELD("gradient_checkpointing", "Fine-tuning", gradientCheckpointing,
                          "Recompute each decoder layer in backward: far less activation memory, ~30 % more compute.")
+                    .spec);
+    s.push_back(GR_FIELD("mlp_recompute", "Fine-tuning", mlpRecompute,
+                         "Recompute each layer's MLP in backward instead of keeping its activations (the largest part when "
+                         "projections are frozen). auto: on for lora, qlora and freeze.")
+                    .choices({"auto", "on", "off"})
                     .spec);
     // Data
     s.push_back(GR_FIELD("dataset_dir", "Data", datasetDir,

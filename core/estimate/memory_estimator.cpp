@@ -77,19 +77,27 @@ double attentionProbsPerToken(const ModelDims &d, int64_t seqLen)
     return double(d.numHeads) * sum / double(T);
 }
 
-double activationElementsPerTokenLayer(const ModelDims &d, int64_t seqLen, bool weightGrads)
+double activationElementsPerTokenLayer(const ModelDims &d, int64_t seqLen, bool weightGrads,
+                                       bool mlpRecompute)
 {
     const double C = double(d.hiddenSize), I = double(d.intermediateSize);
     const double D = double(d.headDimOrDefault());
     const double q = d.numHeads * D, kv = d.numKvHeads * D;
-    // Input-gradient path: the two RMSNorm inputs (2C), RoPE'd q, k, v (q + 2kv), the attention
-    // probabilities, the SwiGLU input gate|up (2I).
-    double n = 2 * C + q + 2 * kv + attentionProbsPerToken(d, seqLen) + 2 * I;
+    // Input-gradient path: the two RMSNorm inputs (2C; with MLP recomputation the second one is
+    // the checkpoint's input), RoPE'd q, k, v (q + 2kv), the attention probabilities, the SwiGLU
+    // input gate|up (2I, recomputed in backward with MLP recomputation).
+    double n = 2 * C + q + 2 * kv + attentionProbsPerToken(d, seqLen) + (mlpRecompute ? 0 : 2 * I);
     // Projection inputs for weight / adapter gradients: normed x (shared by q, k, v), attention
-    // output (o_proj), normed h (gate, up), SwiGLU output (down).
+    // output (o_proj), normed h (gate, up), SwiGLU output (down); the last two are recomputed.
     if (weightGrads)
-        n += 2 * C + q + I;
+        n += C + q + (mlpRecompute ? 0 : C + I);
     return n;
+}
+
+double mlpRecomputeElementsPerToken(const ModelDims &d, bool weightGrads)
+{
+    const double C = double(d.hiddenSize), I = double(d.intermediateSize);
+    return 2 * I + (weightGrads ? C + I : 0);
 }
 
 MemoryEstimate estimateMemory(const EstimateInput &in, int64_t deviceBytes)
@@ -149,7 +157,9 @@ MemoryEstimate estimateMemory(const EstimateInput &in, int64_t deviceBytes)
 
     // Activations.
     const double tokens = double(in.batchSize) * double(in.seqLen);
-    const double perLayer = activationElementsPerTokenLayer(d, in.seqLen, in.finetuningType != "freeze")
+    const bool weightGrads = in.finetuningType != "freeze";
+    const bool mlpRecompute = in.mlpRecompute && !in.gradientCheckpointing;
+    const double perLayer = activationElementsPerTokenLayer(d, in.seqLen, weightGrads, mlpRecompute)
                             * tokens * A;
     // Full fine-tuning keeps the per-call concatenated q|k|v and gate|up weights for backward.
     const double D = double(d.headDimOrDefault());
@@ -159,6 +169,8 @@ MemoryEstimate estimateMemory(const EstimateInput &in, int64_t deviceBytes)
     double acts = in.gradientCheckpointing
                       ? double(d.numLayers) * tokens * d.hiddenSize * A + perLayer + catWeights
                       : double(d.numLayers) * (perLayer + catWeights);
+    if (mlpRecompute) // one layer's MLP activations exist again while its backward runs
+        acts += mlpRecomputeElementsPerToken(d, weightGrads) * tokens * A;
     acts += tokens * d.hiddenSize * A * 3;                          // embeddings out, final norm
     acts += tokens * in.supervisedFraction * d.vocabSize * 4.0;     // logits (gradient in place)
     e.activations = int64_t(acts);
@@ -188,6 +200,7 @@ EstimateInput estimateInputFor(const RunConfig &c, const ModelDims &dims, int64_
     in.quantizationBlockSize = c.quantizationBlockSize;
     in.bf16 = c.bf16;
     in.gradientCheckpointing = c.gradientCheckpointing;
+    in.mlpRecompute = mlpRecomputeActive(c);
     in.optim = c.sft.train.optim;
     in.batchSize = c.sft.train.perDeviceTrainBatchSize;
     in.seqLen = c.cutoffLen;

@@ -79,6 +79,7 @@ struct EstimateInput
     int64_t quantizationBlockSize = 64;
     bool bf16 = false;
     bool gradientCheckpointing = false;
+    bool mlpRecompute = false;    ///< norm + MLP recomputed in backward (mlpRecomputeActive())
     std::string optim = "adamw_torch";
     int64_t batchSize = 16;       ///< sequences per device per micro-step
     int64_t seqLen = 512;
@@ -109,8 +110,12 @@ struct MemoryEstimate
 
 /// Saved activation elements per token per decoder layer, with T = sequence length (attention
 /// probabilities grow with T). weightGrads: projections' weights or adapters train (full, lora,
-/// qlora), so their inputs are kept too; false for freeze.
-double activationElementsPerTokenLayer(const ModelDims &d, int64_t seqLen, bool weightGrads = true);
+/// qlora), so their inputs are kept too; false for freeze. mlpRecompute: the post-attention
+/// norm + MLP keeps only its input (RunConfig mlp_recompute).
+double activationElementsPerTokenLayer(const ModelDims &d, int64_t seqLen, bool weightGrads = true,
+                                       bool mlpRecompute = false);
+/// What one layer's norm + MLP keeps again while its recomputed backward runs, per token.
+double mlpRecomputeElementsPerToken(const ModelDims &d, bool weightGrads);
 /// Attention probabilities kept per token per layer by the fused attention (query blocks of 64
 /// positions, each over the keys up to its last position): H × Σ_blocks len·end / T.
 double attentionProbsPerToken(const ModelDims &d, int64_t seqLen);

@@ -1,5 +1,6 @@
 // Peak RSS of short training runs per fine-tuning method vs the memory estimator.
-// Usage: bench_finetune_memory PRESET TYPE [BATCH SEQ STEPS VOCAB CKPT]
+// Usage: bench_finetune_memory PRESET TYPE [BATCH SEQ STEPS VOCAB CKPT MLP]
+// CKPT: 1 = gradient checkpointing; MLP: auto | on | off (mlp_recompute, as in a run config).
 // One method per process (ru_maxrss is a process-lifetime peak). Prints one JSON line:
 //   base_mib       RSS before the model exists (LibTorch runtime, measured in this process)
 //   measured_mib   peak RSS of the process (ru_maxrss)
@@ -7,6 +8,7 @@
 //                  counted by a wrapper around LibTorch's CPU allocator
 //   predicted_mib  core::estimateMemory() for the same settings
 // Run with OMP_NUM_THREADS=1 for comparable numbers.
+#include "core/config/run_config.h"
 #include "core/estimate/memory_estimator.h"
 #include "training/finetune/finetune.h"
 #include "training/model/model_config.h"
@@ -66,7 +68,7 @@ double rssMib()
 int main(int argc, char **argv)
 {
     if (argc < 3) {
-        std::fprintf(stderr, "usage: %s PRESET TYPE [BATCH SEQ STEPS VOCAB CKPT]\n", argv[0]);
+        std::fprintf(stderr, "usage: %s PRESET TYPE [BATCH SEQ STEPS VOCAB CKPT MLP]\n", argv[0]);
         return 2;
     }
     static CountingAllocator counting;
@@ -77,6 +79,11 @@ int main(int argc, char **argv)
     const int steps = argc > 5 ? std::stoi(argv[5]) : 3;
     const int64_t vocab = argc > 6 ? std::stoll(argv[6]) : 8192;
     const bool ckpt = argc > 7 && std::string(argv[7]) == "1";
+    core::RunConfig rc;
+    rc.finetuningType = type;
+    rc.gradientCheckpointing = ckpt;
+    rc.mlpRecompute = argc > 8 ? argv[8] : "auto";
+    const bool mlp = core::mlpRecomputeActive(rc);
     const int64_t newTokens = 768;
     torch::manual_seed(0);
     (void)torch::zeros({1}).add(1); // touch the runtime (thread pool, dispatcher) once
@@ -85,6 +92,7 @@ int main(int argc, char **argv)
     auto model = train::makeQwen2(cfg);
     model->initParameters();
     model->setGradientCheckpointing(ckpt);
+    model->setMlpRecompute(mlp);
     model->train();
     std::vector<int64_t> ids;
     for (int64_t i = 0; i < newTokens; ++i)
@@ -119,14 +127,15 @@ int main(int argc, char **argv)
     in.seqLen = T;
     in.newTokens = newTokens;
     in.gradientCheckpointing = ckpt;
+    in.mlpRecompute = mlp;
     const auto e = core::estimateMemory(in);
     const double measured = ru.ru_maxrss / 1024.0, predicted = e.total / 1048576.0;
-    std::printf("{\"preset\":\"%s\",\"type\":\"%s\",\"ckpt\":%d,\"batch\":%lld,\"seq\":%lld,"
+    std::printf("{\"preset\":\"%s\",\"type\":\"%s\",\"ckpt\":%d,\"mlp_recompute\":%d,\"batch\":%lld,\"seq\":%lld,"
                 "\"params\":%lld,\"trainable\":%lld,\"base_mib\":%.1f,\"tensor_setup_mib\":%.1f,"
                 "\"tensor_peak_mib\":%.1f,\"measured_mib\":%.1f,\"predicted_mib\":%.1f,"
                 "\"error_pct\":%.1f,\"weights\":%.1f,\"grads\":%.1f,\"optim\":%.1f,\"acts\":%.1f,"
                 "\"overhead\":%.1f,\"ms_per_step\":%.0f}\n",
-                preset.c_str(), type.c_str(), int(ckpt), (long long)B, (long long)T,
+                preset.c_str(), type.c_str(), int(ckpt), int(mlp), (long long)B, (long long)T,
                 (long long)set.totalCount, (long long)set.trainableCount, baseMib, setupTensorMib,
                 CountingAllocator::peak / 1048576.0, measured, predicted,
                 100.0 * (predicted - measured) / measured, e.weights / 1048576.0,

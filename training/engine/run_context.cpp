@@ -168,6 +168,7 @@ void setupRunContext(RunContext &ctx)
         map[tok] = id;
     }
     ctx.model->setGradientCheckpointing(cfg.gradientCheckpointing);
+    ctx.model->setMlpRecompute(core::mlpRecomputeActive(cfg));
     ctx.model->setDropout(cfg.dropout);
     // The model is on ctx.device already: fine-tuning (LoRA factors, row masks, quantised bases)
     // is created next to the weights (finetune.h).
@@ -195,7 +196,8 @@ void setupRunContext(RunContext &ctx)
                              {"total_parameters", ctx.trainable.totalCount},
                              {"bf16", cfg.bf16},
                              {"device", ctx.device.str()},
-                             {"gradient_checkpointing", cfg.gradientCheckpointing}}.dump());
+                             {"gradient_checkpointing", cfg.gradientCheckpointing},
+                             {"mlp_recompute", core::mlpRecomputeActive(cfg)}}.dump());
     ctx.log("model: " + cfg.finetuningType + ", " + std::to_string(ctx.trainable.trainableCount) + " of " +
             std::to_string(ctx.trainable.totalCount) + " parameters train on " + ctx.device.str());
 }

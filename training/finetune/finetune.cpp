@@ -469,7 +469,8 @@ struct CheckpointHolder : torch::CustomClassHolder
 {
     std::function<torch::Tensor(const torch::Tensor &)> fn;
     std::vector<torch::Tensor> params;
-    torch::Tensor rngState; ///< CPU generator state at forward time
+    torch::Tensor outWeight; ///< optional frozen [out, k] projection applied to fn's result
+    torch::Tensor rngState;  ///< CPU generator state at forward time
 };
 
 at::Generator cpuGenerator() { return at::detail::getDefaultCPUGenerator(); }
@@ -489,7 +490,10 @@ struct CheckpointFunction : public torch::autograd::Function<CheckpointFunction>
         ctx->save_for_backward({x});
         ctx->saved_data["holder"] = c10::IValue::make_capsule(holder);
         torch::NoGradGuard noGrad;
-        return {holder->fn(x)};
+        auto y = holder->fn(x);
+        if (holder->outWeight.defined())
+            y = torch::linear(y, holder->outWeight.to(y.scalar_type()));
+        return {y};
     }
 
     static torch::autograd::variable_list backward(torch::autograd::AutogradContext *ctx,
@@ -523,7 +527,12 @@ struct CheckpointFunction : public torch::autograd::Function<CheckpointFunction>
         torch::autograd::variable_list out(2 + holder->params.size());
         if (inputs.empty() || !y.requires_grad())
             return out;
-        const auto g = torch::autograd::grad({y}, inputs, {grads[0]}, /*retain_graph=*/false,
+        auto gy = grads[0];
+        if (holder->outWeight.defined()) { // d(y·Wᵀ)/dy = g·W
+            const auto &w = holder->outWeight;
+            gy = torch::matmul(gy, w.to(gy.scalar_type()));
+        }
+        const auto g = torch::autograd::grad({y}, inputs, {gy}, /*retain_graph=*/false,
                                              /*create_graph=*/false, /*allow_unused=*/true);
         size_t k = 0;
         if (xd.requires_grad())
@@ -537,11 +546,13 @@ struct CheckpointFunction : public torch::autograd::Function<CheckpointFunction>
 } // namespace
 
 torch::Tensor checkpointed(const std::function<torch::Tensor(const torch::Tensor &)> &fn,
-                           const torch::Tensor &x, const std::vector<torch::Tensor> &params)
+                           const torch::Tensor &x, const std::vector<torch::Tensor> &params,
+                           const torch::Tensor &outWeight)
 {
     auto holder = c10::make_intrusive<CheckpointHolder>();
     holder->fn = fn;
     holder->params = params;
+    holder->outWeight = outWeight.defined() ? outWeight.detach() : outWeight;
     return CheckpointFunction::apply(holder, x, at::TensorList(params))[0];
 }
 

@@ -110,7 +110,11 @@ TrainableSet applyFinetuning(Qwen2ForCausalLMImpl &model, const FinetuneOptions 
 /// Recomputation checkpoint: returns fn(x) computed without keeping activations; in backward,
 /// fn is re-run with grad enabled (same RNG state) and the gradients w.r.t. x and `params` are
 /// returned through autograd. x [..] → fn(x) [..].
+/// outWeight (optional, [out, k], not differentiated): the result is fn(x)·outWeightᵀ
+/// ([.., k] → [.., out]); backward maps the incoming gradient through outWeight instead of
+/// recomputing that product (a frozen projection closing the checkpointed block).
 torch::Tensor checkpointed(const std::function<torch::Tensor(const torch::Tensor &)> &fn,
-                           const torch::Tensor &x, const std::vector<torch::Tensor> &params);
+                           const torch::Tensor &x, const std::vector<torch::Tensor> &params,
+                           const torch::Tensor &outWeight = {});
 
 } // namespace genrec::train

@@ -146,6 +146,22 @@ struct HeadRowsFn : public torch::autograd::Function<HeadRowsFn>
     }
 };
 
+/// The parameters of `module` (and of the adapters of its projections) that require grad: what
+/// a recomputation checkpoint around the module differentiates.
+std::vector<torch::Tensor> trainableParameters(const torch::nn::Module &module)
+{
+    std::vector<torch::Tensor> params;
+    for (const auto &p : module.parameters())
+        if (p.requires_grad())
+            params.push_back(p);
+    for (const auto &m : module.modules())
+        if (auto *proj = dynamic_cast<ProjectionImpl *>(m.get()); proj && proj->adapter)
+            for (const auto &p : proj->adapter->parameters())
+                if (p.requires_grad())
+                    params.push_back(p);
+    return params;
+}
+
 bool allOnes(const torch::Tensor &mask)
 {
     return mask.numel() == 0 || mask.min().item<int64_t>() != 0;
@@ -296,7 +312,7 @@ Qwen2MlpImpl::Qwen2MlpImpl(const ModelConfig &config)
     down_proj = register_module("down_proj", Projection(I, C, false));
 }
 
-torch::Tensor Qwen2MlpImpl::forward(const torch::Tensor &x)
+torch::Tensor Qwen2MlpImpl::hidden(const torch::Tensor &x)
 {
     if (useFused && fused::applies(x)) {
         torch::Tensor gateUp; // [B, T, 2I]
@@ -308,9 +324,9 @@ torch::Tensor Qwen2MlpImpl::forward(const torch::Tensor &x)
             const auto w = torch::cat({gate_proj->weight, up_proj->weight}).to(x.scalar_type());
             gateUp = torch::linear(x, w);
         }
-        return down_proj(fused::swiglu(gateUp, /*gradInPlace=*/true)); // [B, T, I] → [B, T, C]
+        return fused::swiglu(gateUp, /*gradInPlace=*/true); // [B, T, I]
     }
-    return down_proj(torch::silu(gate_proj(x)) * up_proj(x));
+    return torch::silu(gate_proj(x)) * up_proj(x);
 }
 
 Qwen2DecoderLayerImpl::Qwen2DecoderLayerImpl(const ModelConfig &config)
@@ -326,12 +342,29 @@ Qwen2DecoderLayerImpl::Qwen2DecoderLayerImpl(const ModelConfig &config)
 torch::Tensor Qwen2DecoderLayerImpl::forward(const torch::Tensor &x, const AttentionContext &ctx,
                                              int64_t layer)
 {
-    if (ctx.dropout > 0) {
-        auto h = x + torch::dropout(self_attn(input_layernorm(x), ctx, layer), ctx.dropout, true);
-        return h + torch::dropout(mlp(post_attention_layernorm(h)), ctx.dropout, true);
+    auto a = self_attn(input_layernorm(x), ctx, layer);
+    const auto h = x + (ctx.dropout > 0 ? torch::dropout(a, ctx.dropout, true) : a);
+    torch::Tensor m;
+    if (ctx.recomputeMlp) {
+        auto params = trainableParameters(*post_attention_layernorm);
+        const auto more = trainableParameters(*mlp);
+        params.insert(params.end(), more.begin(), more.end());
+        const auto &down = mlp->down_proj;
+        if (!down->adapter && !down->bias.defined() && !down->weight.requires_grad()) {
+            // A frozen down projection closes the block: backward maps the gradient through
+            // its weight and recomputes only norm, gate|up and SwiGLU.
+            m = checkpointed([this](const torch::Tensor &in) {
+                                 return mlp->hidden(post_attention_layernorm(in));
+                             },
+                             h, params, down->weight);
+        } else {
+            m = checkpointed([this](const torch::Tensor &in) { return mlp(post_attention_layernorm(in)); },
+                             h, params);
+        }
+    } else {
+        m = mlp(post_attention_layernorm(h));
     }
-    auto h = x + self_attn(input_layernorm(x), ctx, layer);
-    return h + mlp(post_attention_layernorm(h));
+    return h + (ctx.dropout > 0 ? torch::dropout(m, ctx.dropout, true) : m);
 }
 
 Qwen2ModelImpl::Qwen2ModelImpl(const ModelConfig &config)
@@ -481,6 +514,8 @@ torch::Tensor Qwen2ForCausalLMImpl::forward(const torch::Tensor &inputIds,
     int64_t index = 0;
     const bool recompute = m_gradientCheckpointing && is_training() && !cache
                            && torch::GradMode::is_enabled();
+    ctx.recomputeMlp = m_mlpRecompute && !recompute && is_training() && !cache
+                       && torch::GradMode::is_enabled();
     for (const auto &layer : *model->layers) {
         auto *l = layer->as<Qwen2DecoderLayerImpl>();
         const int64_t i = index++;
@@ -488,17 +523,8 @@ torch::Tensor Qwen2ForCausalLMImpl::forward(const torch::Tensor &inputIds,
             x = l->forward(x, ctx, i);
             continue;
         }
-        std::vector<torch::Tensor> params;
-        for (const auto &p : l->parameters())
-            if (p.requires_grad())
-                params.push_back(p);
-        for (const auto &m : l->modules())
-            if (auto *proj = dynamic_cast<ProjectionImpl *>(m.get()); proj && proj->adapter)
-                for (const auto &p : proj->adapter->parameters())
-                    if (p.requires_grad())
-                        params.push_back(p);
         x = checkpointed([l, ctx, i](const torch::Tensor &h) { return l->forward(h, ctx, i); },
-                         x, params);
+                         x, trainableParameters(*l));
     }
     if (cache)
         cache->commit(newMask);

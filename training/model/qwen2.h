@@ -111,6 +111,7 @@ struct AttentionContext
     KvCache *cache = nullptr;
     bool fused = false;    ///< use the fused CPU kernels (fp32 CPU, no cache)
     double dropout = 0.0;  ///< residual dropout on each sublayer output (training only)
+    bool recomputeMlp = false; ///< recompute norm + MLP in backward (Qwen2ForCausalLMImpl::setMlpRecompute)
 };
 
 /// Multi-head self-attention with grouped key/value heads (K kv heads serve H = K·G query heads).
@@ -135,7 +136,9 @@ class Qwen2MlpImpl : public torch::nn::Module
 public:
     explicit Qwen2MlpImpl(const ModelConfig &config);
     /// x [B, T, C] → [B, T, C].
-    torch::Tensor forward(const torch::Tensor &x);
+    torch::Tensor forward(const torch::Tensor &x) { return down_proj(hidden(x)); }
+    /// silu(gate(x)) * up(x): x [B, T, C] → [B, T, I].
+    torch::Tensor hidden(const torch::Tensor &x);
 
     Projection gate_proj{nullptr}, up_proj{nullptr}, down_proj{nullptr};
     bool useFused = true; ///< one gate+up GEMM and the fused SwiGLU for fp32 CPU input
@@ -253,6 +256,14 @@ public:
     void setGradientCheckpointing(bool enabled) { m_gradientCheckpointing = enabled; }
     bool gradientCheckpointing() const { return m_gradientCheckpointing; }
 
+    /// Selective recomputation: in training mode with grad enabled and no cache, each decoder
+    /// layer keeps only the input of its post-attention norm + MLP sublayer and recomputes the
+    /// sublayer in backward (the gate|up and SwiGLU activations are ~60 % of what a layer keeps
+    /// when its projections are frozen). Exact: same RNG state, same gradients. Ignored when
+    /// whole layers are checkpointed.
+    void setMlpRecompute(bool enabled) { m_mlpRecompute = enabled; }
+    bool mlpRecompute() const { return m_mlpRecompute; }
+
     /// Dropout with probability p on the embedding output and on each attention / MLP output
     /// before its residual add, in training mode with grad enabled only (a regulariser for
     /// models trained from scratch; HF checkpoints have none, so the default is 0).
@@ -286,6 +297,7 @@ private:
     ModelConfig m_config;
     bool m_fusedKernels = true;
     bool m_gradientCheckpointing = false;
+    bool m_mlpRecompute = false;
     double m_dropout = 0.0;
     TrainedRows m_rows;
 };
