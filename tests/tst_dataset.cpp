@@ -120,6 +120,8 @@ private Q_SLOTS:
         const auto vocab = ds.sidVocabulary();
         QVERIFY(std::is_sorted(vocab.begin(), vocab.end()));
         QCOMPARE(ds.categoryPhrase(), std::string("demo office"));
+        const auto &i0 = ds.items[0], &i1 = ds.items[1];
+        QCOMPARE(ds.titlesOf({i0.id, i1.id, -5}), i0.title + " | " + i1.title + " | -5");
         QVERIFY(ds.dataHash() != ds.sidHash());
 
         // flat layout reads the same samples

@@ -13,6 +13,8 @@
 
 #include <QtTest/QtTest>
 
+#include <set>
+
 #include <filesystem>
 
 using namespace genrec;
@@ -314,6 +316,38 @@ private Q_SLOTS:
             QVERIFY(lb[i] == la[i]); // bit-identical
         QVERIFY(series(store, b, "eval_loss") == series(store, a, "eval_loss"));
         QVERIFY(la.back() < la.front());
+    }
+
+    // save_total_limit: the newest and the best checkpoints stay, folders and store rows agree,
+    // and no staging folder is left behind.
+    void checkpointFoldersMatchTheStore()
+    {
+        QTemporaryDir tmp;
+        const std::string dir = makeData(tmp);
+        core::RunStore store(dir + "/runs.db");
+        auto cfg = tinyConfig(dir, 20);
+        cfg.sft.train.saveSteps = 4;
+        cfg.sft.train.evalSteps = 4;
+        cfg.sft.train.saveTotalLimit = 2;
+        const auto id = train::createTrainingRun(store, cfg, "");
+        QCOMPARE(train::runPipeline(store, id, {}, false).status, std::string("finished"));
+        const auto rows = store.checkpoints(id);
+        std::set<std::string> inStore, onDisk;
+        int best = 0;
+        int64_t newest = -1;
+        for (const auto &c : rows) {
+            inStore.insert(std::filesystem::path(c.path).filename().string());
+            best += c.isBest;
+            newest = std::max(newest, c.step);
+            QVERIFY2(std::filesystem::exists(std::filesystem::path(c.path) / "trainer_state.json"), c.path.c_str());
+        }
+        for (const auto &e : std::filesystem::directory_iterator(dir + "/out/checkpoints"))
+            onDisk.insert(e.path().filename().string());
+        QCOMPARE(onDisk, inStore); // no .tmp-* folder, no orphan
+        QCOMPARE(best, 1);
+        QCOMPARE(newest, int64_t(20));
+        QVERIFY(rows.size() == 2 || rows.size() == 3); // limit 2 non-best + the best
+        QVERIFY(inStore.count("sft-step20"));
     }
 
     void stopRequestFromStore()

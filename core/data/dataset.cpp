@@ -345,6 +345,18 @@ const Item *Dataset::item(int64_t id) const
     return it == m_index.end() ? nullptr : &items[static_cast<size_t>(it->second)];
 }
 
+std::string Dataset::titlesOf(const std::vector<int64_t> &ids) const
+{
+    std::string s;
+    for (int64_t id : ids) {
+        const Item *it = item(id);
+        if (!s.empty())
+            s += " | ";
+        s += it ? it->title : std::to_string(id);
+    }
+    return s;
+}
+
 int64_t Dataset::indexOf(int64_t id) const
 {
     const auto it = m_index.find(id);

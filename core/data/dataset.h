@@ -56,6 +56,8 @@ public:
 
     /// The item with this id, or nullptr.
     const Item *item(int64_t id) const;
+    /// The titles of these items joined by " | " (an unknown id appears as its number).
+    std::string titlesOf(const std::vector<int64_t> &ids) const;
     /// Index of the item with this id in `items`, or -1.
     int64_t indexOf(int64_t id) const;
     /// Samples of "train" | "valid" | "test"; throws BadInput for another name.

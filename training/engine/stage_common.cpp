@@ -1,6 +1,7 @@
 #include "training/engine/stage_common.h"
 
 #include "core/common/error.h"
+#include "training/io/hf_folder.h"
 #include "training/io/hf_folder_torch.h"
 #include "training/model/model_loading.h"
 
@@ -179,6 +180,94 @@ void reportStoreCost(RunContext &ctx, const std::string &stage, int64_t step, do
     ctx.event(stage, step, "store_cost", line,
               nlohmann::json{{"store_s", storeSeconds}, {"train_s", trainSeconds}, {"fraction", fraction}}.dump());
     ctx.log(line);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Checkpoints
+// ---------------------------------------------------------------------------------------------
+
+void writeStateFile(const std::string &path, const std::string &text)
+{
+    writeTextFileDurably(path, text);
+}
+
+std::string readStateFile(const std::string &path)
+{
+    std::ifstream in(path, std::ios::binary);
+    if (!in)
+        core::throwBadInput("cannot read " + path, "the checkpoint is incomplete");
+    return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+std::string CheckpointKeeper::save(int64_t step, const std::function<void(const std::string &dir)> &fill,
+                                   nlohmann::json state, const std::string &metric, double value,
+                                   bool isBest, int64_t saveTotalLimit)
+{
+    const fs::path root = fs::path(m_ctx.outputDir) / "checkpoints";
+    fs::create_directories(root);
+    const std::string final = (root / (m_stage + "-step" + std::to_string(step))).string();
+    {
+        StagingDir staging(final, "trainer_state.json");
+        fill(staging.path());
+        state["best_path"] = isBest ? final : m_bestPath;
+        state["best_step"] = isBest ? step : m_bestStep;
+        writeStateFile((fs::path(staging.path()) / "trainer_state.json").string(), state.dump(2));
+        staging.commit();
+    }
+
+    core::CheckpointRow row;
+    row.runId = m_ctx.runId;
+    row.stage = m_stage;
+    row.step = step;
+    row.path = final;
+    row.metric = metric;
+    row.value = value;
+    const int64_t id = m_ctx.store->addCheckpoint(row);
+    if (isBest) {
+        m_ctx.store->markBestCheckpoint(id);
+        m_bestId = id;
+        m_bestPath = final;
+        m_bestStep = step;
+    }
+    m_kept.emplace_back(id, final);
+    // save_total_limit: drop the oldest non-best checkpoints (the newest and the best stay).
+    const int64_t limit = std::max<int64_t>(1, saveTotalLimit);
+    int64_t nonBest = 0;
+    for (const auto &k : m_kept)
+        nonBest += k.first != m_bestId;
+    for (auto it = m_kept.begin(); it != m_kept.end() && nonBest > limit;) {
+        if (it->first == m_bestId || it->first == id) {
+            ++it;
+            continue;
+        }
+        fs::remove_all(it->second);
+        m_ctx.store->removeCheckpoint(it->first);
+        it = m_kept.erase(it);
+        --nonBest;
+    }
+    m_ctx.event(m_stage, step, "checkpoint", final,
+                nlohmann::json{{"path", final}, {"metric", metric}, {"value", value}, {"best", isBest}}.dump());
+    return final;
+}
+
+void CheckpointKeeper::restore(const nlohmann::json &state)
+{
+    m_bestPath = state.value("best_path", std::string());
+    m_bestStep = state.value("best_step", int64_t{-1});
+}
+
+bool CheckpointKeeper::loadBestAtEnd(int64_t currentStep, const std::string &metric, double value)
+{
+    if (m_bestPath.empty() || m_bestStep == currentStep || !fs::exists(m_bestPath))
+        return false;
+    loadTrainedWeights(m_ctx, m_bestPath);
+    m_ctx.event(m_stage, currentStep, "log",
+                "loaded the best checkpoint (step " + std::to_string(m_bestStep) + ", " + metric + " " +
+                    std::to_string(value) + ")",
+                nlohmann::json{{"path", m_bestPath}, {"step", m_bestStep}}.dump());
+    m_ctx.log(m_stage + ": best checkpoint is step " + std::to_string(m_bestStep) + " (" + metric + " " +
+              std::to_string(value) + ")");
+    return true;
 }
 
 } // namespace genrec::train

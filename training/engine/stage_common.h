@@ -6,9 +6,14 @@
 
 #include "training/engine/run_context.h"
 
+#include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
+#include <cstdint>
+#include <functional>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace genrec::train {
 
@@ -50,5 +55,47 @@ void saveFinalModel(RunContext &ctx, const std::string &dir);
 /// "train_s", "fraction"} (store seconds / optimiser-step seconds) and a log line.
 void reportStoreCost(RunContext &ctx, const std::string &stage, int64_t step, double storeSeconds,
                      double trainSeconds);
+
+/// The checkpoint folders of one stage, `<output_dir>/checkpoints/<stage>-step<N>`.
+///
+/// save() builds a folder beside its target and swaps it into place with an fsync and an atomic
+/// rename (StagingDir), so a kill, crash or full disk leaves either the previous checkpoint or
+/// the complete new one, never a half-written one. It records the checkpoint in the run store,
+/// marks the best one, and applies save_total_limit: the oldest checkpoints that are neither the
+/// newest nor the best are deleted, folder and store row. loadBestAtEnd() is
+/// load_best_model_at_end.
+class CheckpointKeeper
+{
+public:
+    CheckpointKeeper(RunContext &ctx, std::string stage) : m_ctx(ctx), m_stage(std::move(stage)) {}
+
+    /// Writes checkpoint `step`: `fill(dir)` writes the trainer's files into the staging folder;
+    /// `state` becomes its trainer_state.json, with "best_path" and "best_step" added. Returns
+    /// the final path.
+    std::string save(int64_t step, const std::function<void(const std::string &dir)> &fill,
+                     nlohmann::json state, const std::string &metric, double value, bool isBest,
+                     int64_t saveTotalLimit);
+    /// On resume: the best checkpoint named by a trainer_state.json that save() wrote.
+    void restore(const nlohmann::json &state);
+    /// Loads the best checkpoint's trained weights when it is not the current step (and still
+    /// exists), with an event and a log line naming `metric` and its value. Returns whether it did.
+    bool loadBestAtEnd(int64_t currentStep, const std::string &metric, double value);
+
+    const std::string &bestPath() const { return m_bestPath; }
+    int64_t bestStep() const { return m_bestStep; }
+
+private:
+    RunContext &m_ctx;
+    std::string m_stage;
+    std::vector<std::pair<int64_t, std::string>> m_kept; ///< (store id, path), oldest first
+    int64_t m_bestId = -1;
+    std::string m_bestPath; ///< "" = no best checkpoint yet
+    int64_t m_bestStep = -1;
+};
+
+/// Writes `text` to `path` durably (fsync). Throws core::Error(Runtime) naming the path.
+void writeStateFile(const std::string &path, const std::string &text);
+/// Reads a checkpoint's text file. Throws core::Error(BadInput) naming the path.
+std::string readStateFile(const std::string &path);
 
 } // namespace genrec::train

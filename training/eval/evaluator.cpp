@@ -58,18 +58,6 @@ std::vector<int32_t> sidTokenIds(const core::Item &item, const BpeTokenizer &tok
     return ids;
 }
 
-std::string joinTitles(const core::Dataset &ds, const std::vector<int64_t> &items)
-{
-    std::string s;
-    for (int64_t id : items) {
-        const core::Item *it = ds.item(id);
-        if (!s.empty())
-            s += " | ";
-        s += it ? it->title : std::to_string(id);
-    }
-    return s;
-}
-
 } // namespace
 
 core::SidTrie buildSidTrie(const core::Dataset &dataset, const BpeTokenizer &tokenizer)
@@ -181,7 +169,7 @@ EvalReport Evaluator::evaluate(const EvalOptions &options, const EvalProgress &p
                 ex.targetTitle = target ? target->title : std::string();
                 ex.rank = rank;
                 for (size_t k = 0; k < list.size() && static_cast<int>(k) < options.exampleTopN; ++k)
-                    ex.top.push_back({predSids.back()[k], joinTitles(m_dataset, list[k].items), list[k].score});
+                    ex.top.push_back({predSids.back()[k], m_dataset.titlesOf(list[k].items), list[k].score});
                 rep.examples.push_back(std::move(ex));
             }
         }

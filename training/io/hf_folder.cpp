@@ -216,8 +216,8 @@ void writeTextFileDurably(const std::string &path, const std::string &text)
 // ---------------------------------------------------------------------------------------------
 
 namespace {
-/// Throws unless `target` is absent, empty, or looks like a model folder.
-void checkReplaceable(const std::string &target)
+/// Throws unless `target` is absent, empty, or holds `marker` (a model folder: config.json).
+void checkReplaceable(const std::string &target, const std::string &marker)
 {
     std::error_code ec;
     const auto status = fs::symlink_status(target, ec);
@@ -225,20 +225,21 @@ void checkReplaceable(const std::string &target)
         return;
     if (status.type() != fs::file_type::directory)
         throwBadInput(target + ": exists and is not a folder; refusing to replace it");
-    if (!fs::is_empty(target, ec) && !fs::exists(fs::path(target) / "config.json", ec))
-        throwBadInput(target + ": exists, is not empty and holds no config.json; refusing to "
+    if (!fs::is_empty(target, ec) && !fs::exists(fs::path(target) / marker, ec))
+        throwBadInput(target + ": exists, is not empty and holds no " + marker + "; refusing to "
                                "replace it",
                       "Choose a new or empty output folder.");
 }
 } // namespace
 
-StagingDir::StagingDir(std::string target) : m_target(std::move(target))
+StagingDir::StagingDir(std::string target, std::string marker)
+    : m_target(std::move(target)), m_marker(std::move(marker))
 {
     while (m_target.size() > 1 && m_target.back() == '/')
         m_target.pop_back();
     if (m_target.empty())
         throwBadInput("empty output folder name");
-    checkReplaceable(m_target);
+    checkReplaceable(m_target, m_marker);
     std::error_code ec;
     fs::create_directories(parentOf(m_target), ec);
     std::string pattern = m_target + ".tmp-XXXXXX";
@@ -266,7 +267,7 @@ void StagingDir::commit()
             fsyncPath(entry.path().string(), false);
     }
     fsyncPath(m_path, true);
-    checkReplaceable(m_target);
+    checkReplaceable(m_target, m_marker);
 
     const auto status = fs::symlink_status(m_target, ec);
     const bool exists = !ec && status.type() != fs::file_type::not_found;

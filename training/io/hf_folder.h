@@ -67,13 +67,14 @@ void writeTextFileDurably(const std::string &path, const std::string &text);
 /// removed), so readers see either the old folder or the complete new one. Destroying an
 /// uncommitted StagingDir removes the staging folder.
 ///
-/// For safety an existing, non-empty target is only replaced when it holds a config.json (looks
-/// like a model folder); otherwise the constructor throws core::Error(BadInput). I/O failures
-/// throw core::Error(Runtime).
+/// For safety an existing, non-empty target is only replaced when it holds `marker` (default
+/// config.json: looks like a model folder; a checkpoint folder passes trainer_state.json);
+/// otherwise the constructor throws core::Error(BadInput). I/O failures throw
+/// core::Error(Runtime).
 class StagingDir
 {
 public:
-    explicit StagingDir(std::string target);
+    explicit StagingDir(std::string target, std::string marker = "config.json");
     ~StagingDir();
     StagingDir(const StagingDir &) = delete;
     StagingDir &operator=(const StagingDir &) = delete;
@@ -84,6 +85,7 @@ public:
 
 private:
     std::string m_target;
+    std::string m_marker;
     std::string m_path;
     bool m_committed = false;
 };

@@ -29,22 +29,6 @@ namespace {
 constexpr const char *kStage = "rl";
 constexpr int kRolloutSamples = 4; ///< prompts shown in a "rollouts" event
 
-void writeText(const fs::path &path, const std::string &text)
-{
-    std::ofstream out(path, std::ios::binary);
-    out << text;
-    if (!out)
-        core::throwRuntime("cannot write " + path.string(), "check free disk space and permissions");
-}
-
-std::string readText(const fs::path &path)
-{
-    std::ifstream in(path, std::ios::binary);
-    if (!in)
-        core::throwBadInput("cannot read " + path.string(), "the checkpoint is incomplete");
-    return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
 /// Prompt + completion sequences, right-padded, with the positions that predict each
 /// completion token.
 struct SeqBatch
@@ -115,18 +99,6 @@ torch::Tensor completionLogProbs(Qwen2ForCausalLMImpl &model, const SeqBatch &b,
     }
     auto grid = torch::zeros({b.n * b.l}, lp.options());
     return grid.index_put({b.slot}, lp).view({b.n, b.l});
-}
-
-std::string joinTitles(const core::Dataset &ds, const std::vector<int64_t> &items)
-{
-    std::string s;
-    for (int64_t id : items) {
-        const core::Item *it = ds.item(id);
-        if (!s.empty())
-            s += " | ";
-        s += it ? it->title : std::to_string(id);
-    }
-    return s;
 }
 
 } // namespace
@@ -283,10 +255,7 @@ struct GrpoTrainer::Impl
     double best = std::numeric_limits<double>::quiet_NaN();
     std::vector<int64_t> perm;
     int64_t permEpoch = -1;
-    std::vector<std::pair<int64_t, std::string>> kept;
-    int64_t bestCheckpointId = -1;
-    std::string bestPath;
-    int64_t bestStep = -1;
+    CheckpointKeeper checkpoints;
     // Reference model.
     enum class Ref { None, Copy, Snapshot } ref = Ref::None;
     Qwen2ForCausalLM refModel{nullptr};
@@ -295,7 +264,7 @@ struct GrpoTrainer::Impl
     bool refSynced = false;
     bool syncRef = false;
 
-    explicit Impl(RunContext &c) : ctx(c) {}
+    explicit Impl(RunContext &c) : ctx(c), checkpoints(c, kStage) {}
 
     const core::RlConfig &rl() const { return ctx.config.rl; }
     const core::TrainArgs &args() const { return ctx.config.rl.train; }
@@ -530,12 +499,11 @@ void GrpoTrainer::setup(const std::string &resumeDir)
         d.optimizer->load(dir.string());
         loadRngState(d.ctx, dir.string());
         d.loadReference(dir);
-        const auto st = nlohmann::json::parse(readText(dir / "trainer_state.json"));
+        const auto st = nlohmann::json::parse(readStateFile((dir / "trainer_state.json").string()));
         d.step = st.at("step").get<int64_t>();
         d.cursor = st.at("cursor").get<int64_t>();
         d.best = st.at("best").is_null() ? std::numeric_limits<double>::quiet_NaN() : st.at("best").get<double>();
-        d.bestPath = st.value("best_path", std::string());
-        d.bestStep = st.value("best_step", int64_t{-1});
+        d.checkpoints.restore(st);
         d.ctx.event(kStage, d.step, "log", "resumed from " + dir.string());
     }
 }
@@ -593,62 +561,21 @@ std::vector<std::vector<double>> GrpoTrainer::referenceLogProbs(const std::vecto
 std::string GrpoTrainer::saveCheckpoint(const std::string &metric, double value, bool isBest)
 {
     auto &d = *m_impl;
-    const fs::path root = fs::path(d.ctx.outputDir) / "checkpoints";
-    fs::create_directories(root);
-    const std::string name = std::string(kStage) + "-step" + std::to_string(d.step);
-    const fs::path tmp = root / (name + ".tmp");
-    const fs::path final = root / name;
-    fs::remove_all(tmp);
-    fs::create_directories(tmp);
-    saveTrainedWeights(d.ctx, tmp.string());
-    d.optimizer->save(tmp.string());
-    saveRngState(d.ctx, tmp.string());
-    d.saveReference(tmp);
     nlohmann::json st = {{"stage", kStage},
                          {"step", d.step},
                          {"cursor", d.cursor},
                          {"total_steps", d.total},
                          {"best", std::isnan(d.best) ? nlohmann::json(nullptr) : nlohmann::json(d.best)},
-                         {"best_path", isBest ? final.string() : d.bestPath},
-                         {"best_step", isBest ? d.step : d.bestStep},
                          {"seed", d.ctx.config.seed}};
-    writeText(tmp / "trainer_state.json", st.dump(2));
-    fs::remove_all(final);
-    fs::rename(tmp, final);
-
-    core::CheckpointRow row;
-    row.runId = d.ctx.runId;
-    row.stage = kStage;
-    row.step = d.step;
-    row.path = final.string();
-    row.metric = metric;
-    row.value = value;
-    const int64_t id = d.ctx.store->addCheckpoint(row);
-    if (isBest) {
-        d.ctx.store->markBestCheckpoint(id);
-        d.bestCheckpointId = id;
-        d.bestPath = final.string();
-        d.bestStep = d.step;
-    }
-    d.kept.emplace_back(id, final.string());
-    // save_total_limit: drop the oldest non-best checkpoints (the newest and the best stay).
-    const auto limit = std::max<int64_t>(1, d.args().saveTotalLimit);
-    int64_t nonBest = 0;
-    for (const auto &k : d.kept)
-        nonBest += k.first != d.bestCheckpointId;
-    for (auto it = d.kept.begin(); it != d.kept.end() && nonBest > limit;) {
-        if (it->first == d.bestCheckpointId || it->first == id) {
-            ++it;
-            continue;
-        }
-        fs::remove_all(it->second);
-        d.ctx.store->removeCheckpoint(it->first);
-        it = d.kept.erase(it);
-        --nonBest;
-    }
-    d.ctx.event(kStage, d.step, "checkpoint", final.string(),
-                nlohmann::json{{"path", final.string()}, {"metric", metric}, {"value", value}, {"best", isBest}}.dump());
-    return final.string();
+    return d.checkpoints.save(
+        d.step,
+        [&d](const std::string &dir) {
+            saveTrainedWeights(d.ctx, dir);
+            d.optimizer->save(dir);
+            saveRngState(d.ctx, dir);
+            d.saveReference(dir);
+        },
+        std::move(st), metric, value, isBest, d.args().saveTotalLimit);
 }
 
 StageResult GrpoTrainer::train()
@@ -872,7 +799,7 @@ StageResult GrpoTrainer::train()
                     for (size_t f = 0; f < d.components.size(); ++f)
                         rw[d.components[f]] = groupRewards[p].components[f][i];
                     comps.push_back({{"sid", groupSids[p][i]},
-                                     {"title", joinTitles(d.ctx.dataset, groups[p][i].items)},
+                                     {"title", d.ctx.dataset.titlesOf(groups[p][i].items)},
                                      {"rewards", rw},
                                      {"reward", groupRewards[p].total[i]},
                                      {"advantage", groupAdv[p][i]}});
@@ -929,15 +856,9 @@ StageResult GrpoTrainer::train()
     }
     metrics.flush();
     reportStoreCost(d.ctx, kStage, d.step, metrics.busySeconds(), trainSeconds);
-    // load_best_model_at_end, as SFT does.
-    if (!stopped && !d.bestPath.empty() && d.bestStep != d.step && fs::exists(d.bestPath)) {
-        loadTrainedWeights(d.ctx, d.bestPath);
-        d.ctx.event(kStage, d.step, "log", "loaded the best checkpoint (step " + std::to_string(d.bestStep) + ", " +
-                                               d.bestKey + " " + std::to_string(d.best) + ")",
-                    nlohmann::json{{"path", d.bestPath}, {"step", d.bestStep}}.dump());
-        d.ctx.log("rl: best checkpoint is step " + std::to_string(d.bestStep) + " (" + d.bestKey + " " + std::to_string(d.best) + ")");
-    }
-    result.bestStep = d.bestStep;
+    if (!stopped) // load_best_model_at_end, as SFT does
+        d.checkpoints.loadBestAtEnd(d.step, d.bestKey, d.best);
+    result.bestStep = d.checkpoints.bestStep();
     result.status = stopped ? "stopped" : "finished";
     result.steps = d.step;
     result.lastLoss = lastLoss;

@@ -77,22 +77,6 @@ Batch collate(const std::vector<const TokenizedExample *> &rows, int32_t pad, co
 
 bool lowerIsBetter(const std::string &metric) { return metric.find("loss") != std::string::npos; }
 
-void writeText(const fs::path &path, const std::string &text)
-{
-    std::ofstream out(path, std::ios::binary);
-    out << text;
-    if (!out)
-        core::throwRuntime("cannot write " + path.string(), "check free disk space and permissions");
-}
-
-std::string readText(const fs::path &path)
-{
-    std::ifstream in(path, std::ios::binary);
-    if (!in)
-        core::throwBadInput("cannot read " + path.string(), "the checkpoint is incomplete");
-    return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
 } // namespace
 
 double lrMultiplier(const std::string &schedule, int64_t step, int64_t total, int64_t warmup)
@@ -135,12 +119,9 @@ struct SftTrainer::Impl
     double lastEvalLoss = -1;
     std::vector<int64_t> perm; // of the current epoch
     int64_t permEpoch = -1;
-    std::vector<std::pair<int64_t, std::string>> kept; // (checkpoint id, path), oldest first
-    int64_t bestCheckpointId = -1;
-    std::string bestPath; // checkpoint of the best evaluation ("" = none yet)
-    int64_t bestStep = -1;
+    CheckpointKeeper checkpoints;
 
-    explicit Impl(RunContext &c) : ctx(c) {}
+    explicit Impl(RunContext &c) : ctx(c), checkpoints(c, kStage) {}
 
     const core::TrainArgs &args() const { return ctx.config.sft.train; }
 
@@ -199,14 +180,13 @@ void SftTrainer::setup(const std::string &resumeDir)
         loadTrainedWeights(d.ctx, dir.string());
         d.optimizer->load(dir.string());
         loadRngState(d.ctx, dir.string());
-        const auto st = nlohmann::json::parse(readText(dir / "trainer_state.json"));
+        const auto st = nlohmann::json::parse(readStateFile((dir / "trainer_state.json").string()));
         d.step = st.at("step").get<int64_t>();
         d.cursor = st.at("cursor").get<int64_t>();
         d.best = st.at("best").is_null() ? std::numeric_limits<double>::quiet_NaN() : st.at("best").get<double>();
         d.badEvals = st.at("bad_evals").get<int64_t>();
         d.lastEvalLoss = st.value("last_eval_loss", -1.0);
-        d.bestPath = st.value("best_path", std::string());
-        d.bestStep = st.value("best_step", int64_t{-1});
+        d.checkpoints.restore(st);
         d.ctx.event(kStage, d.step, "log", "resumed from " + dir.string());
     }
 }
@@ -258,16 +238,6 @@ std::string SftTrainer::saveCheckpoint(const std::string &metric, double value, 
         d.optimizer->save({});
         return {};
     }
-    const fs::path root = fs::path(d.ctx.outputDir) / "checkpoints";
-    fs::create_directories(root);
-    const std::string name = std::string(kStage) + "-step" + std::to_string(d.step);
-    const fs::path tmp = root / (name + ".tmp");
-    const fs::path final = root / name;
-    fs::remove_all(tmp);
-    fs::create_directories(tmp);
-    saveTrainedWeights(d.ctx, tmp.string());
-    d.optimizer->save(tmp.string());
-    saveRngState(d.ctx, tmp.string());
     nlohmann::json st = {{"stage", kStage},
                          {"step", d.step},
                          {"cursor", d.cursor},
@@ -275,46 +245,15 @@ std::string SftTrainer::saveCheckpoint(const std::string &metric, double value, 
                          {"best", std::isnan(d.best) ? nlohmann::json(nullptr) : nlohmann::json(d.best)},
                          {"bad_evals", d.badEvals},
                          {"last_eval_loss", d.lastEvalLoss},
-                         {"best_path", isBest ? final.string() : d.bestPath},
-                         {"best_step", isBest ? d.step : d.bestStep},
                          {"seed", d.ctx.config.seed}};
-    writeText(tmp / "trainer_state.json", st.dump(2));
-    fs::remove_all(final);
-    fs::rename(tmp, final);
-
-    core::CheckpointRow row;
-    row.runId = d.ctx.runId;
-    row.stage = kStage;
-    row.step = d.step;
-    row.path = final.string();
-    row.metric = metric;
-    row.value = value;
-    const int64_t id = d.ctx.store->addCheckpoint(row);
-    if (isBest) {
-        d.ctx.store->markBestCheckpoint(id);
-        d.bestCheckpointId = id;
-        d.bestPath = final.string();
-        d.bestStep = d.step;
-    }
-    d.kept.emplace_back(id, final.string());
-    // save_total_limit: drop the oldest non-best checkpoints (the newest and the best stay).
-    const auto limit = std::max<int64_t>(1, d.args().saveTotalLimit);
-    int64_t nonBest = 0;
-    for (const auto &k : d.kept)
-        nonBest += k.first != d.bestCheckpointId;
-    for (auto it = d.kept.begin(); it != d.kept.end() && nonBest > limit;) {
-        if (it->first == d.bestCheckpointId || it->first == id) {
-            ++it;
-            continue;
-        }
-        fs::remove_all(it->second);
-        d.ctx.store->removeCheckpoint(it->first);
-        it = d.kept.erase(it);
-        --nonBest;
-    }
-    d.ctx.event(kStage, d.step, "checkpoint", final.string(),
-                nlohmann::json{{"path", final.string()}, {"metric", metric}, {"value", value}, {"best", isBest}}.dump());
-    return final.string();
+    return d.checkpoints.save(
+        d.step,
+        [&d](const std::string &dir) {
+            saveTrainedWeights(d.ctx, dir);
+            d.optimizer->save(dir);
+            saveRngState(d.ctx, dir);
+        },
+        std::move(st), metric, value, isBest, d.args().saveTotalLimit);
 }
 
 StageResult SftTrainer::train()
@@ -464,14 +403,9 @@ StageResult SftTrainer::train()
     metrics.flush();
     reportStoreCost(d.ctx, kStage, d.step, metrics.busySeconds(), trainSeconds);
     // load_best_model_at_end: the stage hands on its best evaluated weights.
-    if (!stopped && !d.bestPath.empty() && d.bestStep != d.step && fs::exists(d.bestPath)) {
-        loadTrainedWeights(d.ctx, d.bestPath);
-        d.ctx.event(kStage, d.step, "log", "loaded the best checkpoint (step " + std::to_string(d.bestStep) + ", " +
-                                               bestKey + " " + std::to_string(d.best) + ")",
-                    nlohmann::json{{"path", d.bestPath}, {"step", d.bestStep}}.dump());
-        d.ctx.log("sft: best checkpoint is step " + std::to_string(d.bestStep) + " (" + bestKey + " " + std::to_string(d.best) + ")");
-    }
-    result.bestStep = d.bestStep;
+    if (!stopped)
+        d.checkpoints.loadBestAtEnd(d.step, bestKey, d.best);
+    result.bestStep = d.checkpoints.bestStep();
     result.status = stopped ? "stopped" : "finished";
     result.steps = d.step;
     result.lastLoss = lastLoss;
