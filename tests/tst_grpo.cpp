@@ -16,6 +16,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <map>
 
 using namespace genrec;
 
@@ -314,6 +315,51 @@ private Q_SLOTS:
         QVERIFY(series(store, id, "kl").empty()); // beta 0: no reference pass
         QCOMPARE(series(store, id, "entropy").size(), size_t(50));
         QVERIFY(std::filesystem::exists(dir + "/out/rl/final_checkpoint/model.safetensors"));
+    }
+
+    // add_gt: every group holds its target, so no group has a zero reward spread; without it,
+    // an untrained model's 4 beams over 32 items mostly miss and many groups carry no signal.
+    void addGtPutsTheTargetIntoEveryGroup()
+    {
+        std::map<bool, std::vector<double>> zeroStd;
+        for (bool addGt : {false, true}) {
+            QTemporaryDir tmp;
+            const std::string dir = makeData(tmp, 40, 32);
+            auto cfg = rlConfig(dir, 4);
+            cfg.rl.rewardType = "rule";
+            cfg.rl.addGt = addGt;
+            cfg.rl.numGenerations = 4;
+            cfg.rl.train.perDeviceTrainBatchSize = 16; // 4 prompts x 4 beams
+            cfg.rl.train.gradientAccumulationSteps = 1;
+            core::RunStore store(dir + "/runs.db");
+            const auto id = train::createTrainingRun(store, cfg, "");
+            QCOMPARE(train::runPipeline(store, id, {}, false).status, std::string("finished"));
+            zeroStd[addGt] = series(store, id, "frac_reward_zero_std");
+            QCOMPARE(zeroStd[addGt].size(), size_t(4));
+            if (!addGt)
+                continue;
+            // The rollout table marks the completions that were put in.
+            int added = 0, groups = 0;
+            for (const auto &e : store.eventsSince(id, 0)) {
+                if (e.kind != "rollouts")
+                    continue;
+                const auto payload = nlohmann::json::parse(e.payloadJson);
+                for (const auto &smp : payload.at("samples")) {
+                    ++groups;
+                    bool hasTarget = false;
+                    for (const auto &c : smp.at("completions")) {
+                        added += c.at("ground_truth_added").get<bool>();
+                        hasTarget = hasTarget || c.at("sid") == smp.at("target_sid");
+                    }
+                    QVERIFY(hasTarget);
+                }
+            }
+            QVERIFY(groups > 0);
+            QVERIFY(added > 0);
+        }
+        for (double v : zeroStd[true])
+            QCOMPARE(v, 0.0);
+        QVERIFY(meanOf(zeroStd[false], 0, 4) > 0.0);
     }
 
     void loraReferenceIsTheBaseModel()

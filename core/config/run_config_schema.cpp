@@ -288,7 +288,8 @@ std::vector<FieldSpec> buildSchema()
     s.push_back(GR_FIELD("rl.temperature", "RL", rl.temperature, "Sampling temperature (no effect with beam search).").range(0.0, 100.0).spec);
     s.push_back(GR_FIELD("rl.top_k", "RL", rl.topK, "Sampling: keep the k most likely allowed tokens (0 = all).").range(0.0).spec);
     s.push_back(GR_FIELD("rl.dynamic_sampling", "RL", rl.dynamicSampling, "Sample 1.5 G completions and keep a diverse G (sampling mode).").spec);
-    s.push_back(GR_FIELD("rl.add_gt", "RL", rl.addGt, "Replace the last completion of each group by the ground truth.").spec);
+    s.push_back(GR_FIELD("rl.add_gt", "RL", rl.addGt, "Put the ground truth into every group: a group whose rollouts miss the target gets it as its last completion "
+                         "(a learning signal where every rollout would earn the same reward).").spec);
     s.push_back(GR_FIELD("rl.reward_type", "RL", rl.rewardType,
                          "rule: hit = 1 | ranking: rule + NDCG-shaped penalty on ranked misses | ranking_only: the penalty alone.")
                     .choices({"rule", "ranking", "ranking_only"})

@@ -2,6 +2,8 @@
 // model, loss and optimiser code (one JSON line per check on stdout):
 //   parity      tiny random Qwen2: logits on CUDA (fp32, bf16) vs CPU fp32
 //   train       30 AdamW steps of preset:tiny on CUDA on one fixed batch: loss must fall
+//   recompute   LoRA with dropout on CUDA: gradients with MLP recomputation and with layer
+//               checkpointing equal the plain path (the CUDA generator is replayed)
 //   gemm        bf16 8192^3 matmul rate (the MFU denominator)
 //   throughput  preset:0.5b bf16, forward + backward + AdamW: tokens/s, 6·N·tokens FLOP/s, MFU
 //   memory      peak CUDA memory of one training step of preset:0.5b, full vs lora vs freeze
@@ -14,6 +16,7 @@
 #include <torch/cuda.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -24,7 +27,7 @@ using namespace genrec;
 namespace {
 
 double now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
-void sync() { torch::cuda::synchronize(); }
+void cudaSync() { torch::cuda::synchronize(); }
 
 int64_t peakBytes()
 {
@@ -105,6 +108,39 @@ int main(int argc, char **argv)
         failures += !ok;
         std::printf("{\"check\":\"train\",\"ok\":%s,\"loss_first\":%.4f,\"loss_last\":%.4f}\n", ok ? "true" : "false", first, last);
     }
+    // recomputation replays dropout on CUDA
+    {
+        auto ids = torch::randint(0, 512, {4, 32}, torch::kLong).to(cuda);
+        std::vector<std::vector<torch::Tensor>> grads;
+        for (int mode = 0; mode < 3; ++mode) { // plain, MLP recomputation, layer checkpointing
+            auto m = load("preset:tiny", 512, cuda, torch::kFloat);
+            m->train();
+            m->setDropout(0.1);
+            m->setMlpRecompute(mode == 1);
+            m->setGradientCheckpointing(mode == 2);
+            train::FinetuneOptions fo;
+            fo.type = "lora";
+            fo.loraDropout = 0.2;
+            auto ts = train::applyFinetuning(*m, fo, {500, 501, 502});
+            torch::manual_seed(5);
+            torch::cuda::manual_seed_all(5);
+            train::causalLmLoss(*m, m->forward(ids, torch::ones_like(ids)), ids).backward();
+            std::vector<torch::Tensor> g;
+            for (const auto &grp : ts.groups)
+                for (const auto &p : grp.params)
+                    g.push_back(p.grad().defined() ? p.grad().cpu().clone() : torch::zeros_like(p).cpu());
+            grads.push_back(std::move(g));
+        }
+        double worst = 0;
+        for (int mode = 1; mode < 3; ++mode)
+            for (size_t i = 0; i < grads[0].size(); ++i) {
+                const double scale = std::max(1e-12, grads[0][i].abs().max().item<double>());
+                worst = std::max(worst, (grads[mode][i] - grads[0][i]).abs().max().item<double>() / scale);
+            }
+        const bool ok = !grads[0].empty() && worst < 1e-4;
+        failures += !ok;
+        std::printf("{\"check\":\"recompute\",\"ok\":%s,\"max_rel_grad_diff\":%.3g}\n", ok ? "true" : "false", worst);
+    }
     // bf16 GEMM ceiling
     double gemmTflops = 0;
     {
@@ -113,11 +149,11 @@ int main(int argc, char **argv)
         auto y = torch::randn_like(x);
         for (int i = 0; i < 3; ++i)
             torch::mm(x, y);
-        sync();
+        cudaSync();
         const double t0 = now();
         for (int i = 0; i < 10; ++i)
             torch::mm(x, y);
-        sync();
+        cudaSync();
         gemmTflops = 10 * 2.0 * double(n) * n * n / (now() - t0) / 1e12;
         std::printf("{\"check\":\"gemm\",\"ok\":true,\"bf16_tflops\":%.1f}\n", gemmTflops);
     }
@@ -136,12 +172,12 @@ int main(int argc, char **argv)
         auto opt = train::makeOptimizer(ts.groups, train::OptimizerOptions{});
         auto ids = torch::randint(0, vocab, {batch, seq}, torch::kLong).to(cuda);
         step(m, *opt, ids); // warm-up (allocates the optimiser state)
-        sync();
+        cudaSync();
         const int steps = quick ? 3 : 10;
         const double t0 = now();
         for (int i = 0; i < steps; ++i)
             step(m, *opt, ids);
-        sync();
+        cudaSync();
         const double dt = (now() - t0) / steps;
         int64_t params = 0;
         for (const auto &p : m->parameters())

@@ -471,9 +471,24 @@ struct CheckpointHolder : torch::CustomClassHolder
     std::vector<torch::Tensor> params;
     torch::Tensor outWeight; ///< optional frozen [out, k] projection applied to fn's result
     torch::Tensor rngState;  ///< CPU generator state at forward time
+    torch::Device device = torch::kCPU; ///< x's device: on CUDA its generator is saved too
+    torch::Tensor deviceRngState;       ///< that generator's state at forward time
 };
 
 at::Generator cpuGenerator() { return at::detail::getDefaultCPUGenerator(); }
+
+/// The generator state of `gen` (under its lock).
+torch::Tensor generatorState(at::Generator gen)
+{
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    return gen.get_state();
+}
+
+void setGeneratorState(at::Generator gen, const torch::Tensor &state)
+{
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    gen.set_state(state);
+}
 
 struct CheckpointFunction : public torch::autograd::Function<CheckpointFunction>
 {
@@ -482,11 +497,12 @@ struct CheckpointFunction : public torch::autograd::Function<CheckpointFunction>
                                                   const torch::Tensor &x,
                                                   at::TensorList /*params*/)
     {
-        {
-            auto gen = cpuGenerator();
-            std::lock_guard<std::mutex> lock(gen.mutex());
-            holder->rngState = gen.get_state();
-        }
+        // Dropout draws from the CPU generator, and on CUDA from the device's: the recomputation
+        // in backward must draw the same numbers.
+        holder->rngState = generatorState(cpuGenerator());
+        holder->device = x.device();
+        if (x.is_cuda())
+            holder->deviceRngState = generatorState(at::globalContext().defaultGenerator(x.device()));
         ctx->save_for_backward({x});
         ctx->saved_data["holder"] = c10::IValue::make_capsule(holder);
         torch::NoGradGuard noGrad;
@@ -503,11 +519,13 @@ struct CheckpointFunction : public torch::autograd::Function<CheckpointFunction>
             ctx->saved_data["holder"].toCapsule());
         const auto x = ctx->get_saved_variables()[0];
         auto gen = cpuGenerator();
-        torch::Tensor current;
-        {
-            std::lock_guard<std::mutex> lock(gen.mutex());
-            current = gen.get_state();
-            gen.set_state(holder->rngState);
+        const auto current = generatorState(gen);
+        setGeneratorState(gen, holder->rngState);
+        torch::Tensor currentDevice;
+        if (holder->deviceRngState.defined()) {
+            auto dgen = at::globalContext().defaultGenerator(holder->device);
+            currentDevice = generatorState(dgen);
+            setGeneratorState(dgen, holder->deviceRngState);
         }
         torch::Tensor y, xd;
         {
@@ -515,10 +533,9 @@ struct CheckpointFunction : public torch::autograd::Function<CheckpointFunction>
             xd = x.detach().requires_grad_(x.requires_grad());
             y = holder->fn(xd);
         }
-        {
-            std::lock_guard<std::mutex> lock(gen.mutex());
-            gen.set_state(current);
-        }
+        setGeneratorState(gen, current);
+        if (currentDevice.defined())
+            setGeneratorState(at::globalContext().defaultGenerator(holder->device), currentDevice);
         std::vector<torch::Tensor> inputs;
         if (xd.requires_grad())
             inputs.push_back(xd);

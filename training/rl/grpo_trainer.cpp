@@ -245,6 +245,7 @@ struct GrpoTrainer::Impl
     RunContext &ctx;
     std::vector<RlPrompt> prompts;
     core::SidTrie trie;
+    std::unordered_map<int64_t, std::vector<int32_t>> itemPath; // add_gt: item id → its trie path
     std::unique_ptr<Optimizer> optimizer;
     std::unique_ptr<Evaluator> evaluator;
     std::vector<std::string> components; // reward component names
@@ -430,9 +431,9 @@ void GrpoTrainer::setup(const std::string &resumeDir)
     auto &d = *m_impl;
     const auto &rl = d.rl();
     const auto &a = d.args();
-    if (rl.addGt || rl.dynamicSampling)
-        core::throwBadInput("rl: add_gt and dynamic_sampling are not offered by this build",
-                            "set rl.add_gt: false and rl.dynamic_sampling: false");
+    if (rl.dynamicSampling)
+        core::throwBadInput("rl: dynamic_sampling is not offered by this build",
+                            "set rl.dynamic_sampling: false (rl.add_gt puts the target into every group)");
     if (rl.numGenerations < 2)
         core::throwBadInput("rl.num_generations must be >= 2", "group-relative advantages need a group");
     if (d.ctx.model->dropout() > 0) {
@@ -469,6 +470,10 @@ void GrpoTrainer::setup(const std::string &resumeDir)
     }
     d.trie = buildSidTrie(d.ctx.dataset, d.ctx.tokenizer);
     d.maxCompletion = std::min<int64_t>(rl.maxCompletionLength, d.trie.depth());
+    if (rl.addGt)
+        for (const auto &e : d.trie.enumeratePaths())
+            for (int64_t item : e.items)
+                d.itemPath.emplace(item, e.tokens);
     if (rl.maxCompletionLength < d.trie.depth())
         core::throwBadInput("rl.max_completion_length " + std::to_string(rl.maxCompletionLength) +
                                 " is shorter than a SID completion (" + std::to_string(d.trie.depth()) + " tokens)",
@@ -631,6 +636,29 @@ StageResult GrpoTrainer::train()
         }
         model.train();
 
+        // add_gt: a group without its target gets the target as its last completion (its trie
+        // path, as a rollout would produce it). MiniOneRec replaces the last completion even when
+        // the target is already in the group, duplicating it; groups of its batch are also sized
+        // by the number of distinct targets (B11). Here each prompt's own group is checked.
+        std::vector<char> injected(batch.size(), 0);
+        if (rl.addGt) {
+            for (size_t p = 0; p < batch.size(); ++p) {
+                auto &grp = groups[p];
+                const bool present = std::any_of(grp.begin(), grp.end(), [&](const Hypothesis &h) {
+                    const core::Item *it = h.items.empty() ? nullptr : d.ctx.dataset.item(h.items.front());
+                    return it && it->sid == batch[p]->targetSid;
+                });
+                const auto path = d.itemPath.find(batch[p]->targetItem);
+                if (present || grp.empty() || path == d.itemPath.end())
+                    continue;
+                Hypothesis gt;
+                gt.tokens = path->second;
+                gt.items = {batch[p]->targetItem};
+                grp.back() = std::move(gt);
+                injected[p] = 1;
+            }
+        }
+
         // 2. Rewards and advantages.
         struct RowRef
         {
@@ -659,7 +687,7 @@ StageResult GrpoTrainer::train()
             zeroStd += std::all_of(groupRewards[p].total.begin(), groupRewards[p].total.end(),
                                    [&](double r) { return r == groupRewards[p].total.front(); });
             hit1 += !sids.empty() && sids.front() == batch[p]->targetSid;
-            hitAny += std::find(sids.begin(), sids.end(), batch[p]->targetSid) != sids.end();
+            hitAny += !injected[p] && std::find(sids.begin(), sids.end(), batch[p]->targetSid) != sids.end();
             for (size_t f = 0; f < d.components.size(); ++f)
                 compValues[f].insert(compValues[f].end(), groupRewards[p].components[f].begin(),
                                      groupRewards[p].components[f].end());
@@ -802,7 +830,8 @@ StageResult GrpoTrainer::train()
                                      {"title", d.ctx.dataset.titlesOf(groups[p][i].items)},
                                      {"rewards", rw},
                                      {"reward", groupRewards[p].total[i]},
-                                     {"advantage", groupAdv[p][i]}});
+                                     {"advantage", groupAdv[p][i]},
+                                     {"ground_truth_added", injected[p] && i + 1 == groups[p].size()}});
                 }
                 const core::Item *target = d.ctx.dataset.item(pr.targetItem);
                 samples.push_back({{"task", pr.task},
