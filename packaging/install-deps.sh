@@ -9,7 +9,7 @@ pkgs=(
     # toolchain
     cmake ninja-build g++ pkg-config
     # engine (core + training)
-    libtorch-dev libgloo-dev libopenblas0-openmp libblas-dev
+    libtorch-dev libgloo-dev libopenblas0-openmp libblas-dev libjemalloc-dev
     libyaml-cpp-dev libsqlite3-dev nlohmann-json3-dev libspdlog-dev libcli11-dev libpcre2-dev
     libutf8proc-dev
     # studio (Qt 6 Widgets + QCustomPlot)

@@ -11,11 +11,13 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
 #include <set>
 
+#include <dlfcn.h>
 #include <malloc.h>
 
 namespace genrec::train {
@@ -316,11 +318,22 @@ namespace {
 /// live ones: measured on preset:base, batch 8 × 128, peak RSS exceeded the live tensor bytes by
 /// 170-400 MiB (LoRA 1197 MiB → 751 MiB with a fixed threshold). A fixed 128 KiB threshold (glibc's
 /// initial value) keeps every tensor buffer above it in its own mapping, returned on free.
+/// GENREC_MMAP_THRESHOLD (bytes) overrides the value; 0 keeps glibc's dynamic threshold. Not
+/// applied when the executable links jemalloc (genrec_link_allocator in cmake), which is the
+/// faster answer: the fixed threshold costs a page fault per page of every large tensor.
 void useFixedMmapThreshold()
 {
 #if defined(__GLIBC__)
     static std::once_flag once;
-    std::call_once(once, [] { mallopt(M_MMAP_THRESHOLD, 128 * 1024); });
+    std::call_once(once, [] {
+        if (::dlsym(RTLD_DEFAULT, "mallctl")) // jemalloc serves malloc in this process
+            return;
+        long long bytes = 128 * 1024;
+        if (const char *env = std::getenv("GENREC_MMAP_THRESHOLD"); env && *env)
+            bytes = std::atoll(env);
+        if (bytes > 0)
+            mallopt(M_MMAP_THRESHOLD, static_cast<int>(std::min<long long>(bytes, 1LL << 30)));
+    });
 #endif
 }
 

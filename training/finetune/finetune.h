@@ -98,9 +98,10 @@ public:
     std::shared_ptr<State> state;
 };
 
-/// Applies `opts` to `model` (sets requires_grad, installs adapters / quantises bases). With
-/// glibc it also fixes malloc's mmap threshold at 128 KiB for the process (freed tensor buffers
-/// return to the OS instead of fragmenting the heap; see finetune.cpp).
+/// Applies `opts` to `model` (sets requires_grad, installs adapters / quantises bases). When
+/// glibc's allocator serves the process (no jemalloc linked), it also fixes malloc's mmap
+/// threshold at 128 KiB (freed tensor buffers return to the OS instead of fragmenting the heap;
+/// see finetune.cpp).
 /// newTokenIds: the ids of the added SID tokens (any order, duplicates ignored; out-of-range ids
 /// throw core::Error(BadInput)). Call once per model, after resizeTokenEmbeddings() and after
 /// moving the model to its device/dtype.
