@@ -5,8 +5,12 @@
 #include "training/finetune/quant.h"
 #include "training/model/qwen2.h"
 #include "training/optim/optimizer.h"
+#include "training/runtime/allocator.h"
 
 #include <QtTest/QtTest>
+
+#include <dlfcn.h>
+#include <sys/types.h>
 
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
@@ -441,6 +445,32 @@ private Q_SLOTS:
         auto opt3 = makeOptimizer(s2.groups, adam(kind == "adamw_8bit" ? "adamw_torch" : "adamw_8bit"));
         QVERIFY_THROWS_EXCEPTION(genrec::core::Error, opt3->load(dir));
         std::filesystem::remove_all(dir);
+    }
+
+    // Decoding keeps freed pages (jemalloc decay off) and the configured decay comes back after
+    // the outermost guard; training's 2 s decay is what malloc_conf.cpp sets.
+    void keepFreedPagesWhileDecoding()
+    {
+        if (!jemallocActive())
+            QSKIP("this build does not link jemalloc (libjemalloc-dev missing)");
+        using MallctlFn = int (*)(const char *, void *, size_t *, void *, size_t);
+        const auto mallctl = reinterpret_cast<MallctlFn>(::dlsym(RTLD_DEFAULT, "mallctl"));
+        const auto read = [&] {
+            ssize_t v = 0;
+            size_t len = sizeof(v);
+            return mallctl("arena.0.dirty_decay_ms", &v, &len, nullptr, 0) == 0 ? v : ssize_t(-99);
+        };
+        QCOMPARE(read(), ssize_t(2000));
+        {
+            KeepFreedPages outer;
+            QCOMPARE(read(), ssize_t(-1));
+            {
+                KeepFreedPages inner;
+                QCOMPARE(read(), ssize_t(-1));
+            }
+            QCOMPARE(read(), ssize_t(-1)); // the outer guard still holds
+        }
+        QCOMPARE(read(), ssize_t(2000));
     }
 
     // Recomputation in backward (whole layers, or each layer's norm + MLP) gives the gradients

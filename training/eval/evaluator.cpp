@@ -5,6 +5,7 @@
 #include "core/config/run_config.h"
 #include "core/eval/ranking_metrics.h"
 #include "training/model/qwen2.h"
+#include "training/runtime/allocator.h"
 #include "training/sft/prompts.h"
 
 #include <nlohmann/json.hpp>
@@ -107,6 +108,7 @@ EvalReport Evaluator::evaluate(const EvalOptions &options, const EvalProgress &p
         core::throwBadInput("eval: no cut-offs given", "e.g. --k 1,5,10");
     if (options.numBeams < 1)
         core::throwBadInput("eval: num_beams must be >= 1", "e.g. --beams 20");
+    const KeepFreedPages keepPages; // batch after batch of the same shapes: reuse, do not fault
     const std::vector<core::Sample> &rows = m_dataset.split(options.split);
     const int64_t total = options.maxSamples >= 0 ? std::min<int64_t>(options.maxSamples, static_cast<int64_t>(rows.size()))
                                                   : static_cast<int64_t>(rows.size());

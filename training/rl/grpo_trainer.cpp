@@ -5,6 +5,7 @@
 #include "core/store/metric_writer.h"
 #include "training/decode/beam_search.h"
 #include "training/engine/stage_common.h"
+#include "training/runtime/allocator.h"
 #include "training/io/hf_folder_torch.h"
 #include "training/model/qwen2.h"
 #include "training/optim/optimizer.h"
@@ -17,6 +18,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <limits>
 #include <unordered_map>
 
@@ -619,6 +621,7 @@ StageResult GrpoTrainer::train()
         }
         std::vector<std::vector<Hypothesis>> groups;
         model.eval();
+        std::optional<KeepFreedPages> keepPages(std::in_place); // decoding: reuse freed pages
         if (rl.beamSearch) {
             BeamSearchOptions bo;
             bo.numBeams = g;
@@ -634,6 +637,7 @@ StageResult GrpoTrainer::train()
             so.seed = static_cast<uint64_t>(d.ctx.config.seed) * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(d.step);
             groups = constrainedSample(model, d.trie, promptIds, so);
         }
+        keepPages.reset();
         model.train();
 
         // add_gt: a group without its target gets the target as its last completion (its trie
