@@ -6,5 +6,7 @@
 // while it runs (allocator.h). Measured on preset:base (README "Training memory"): peak RSS
 // within 5 % of glibc with a fixed mmap threshold at ~20 % less step time. MALLOC_CONF in the
 // environment still overrides these.
-extern "C" __attribute__((visibility("default"), used)) const char *malloc_conf =
+extern "C" {
+__attribute__((visibility("default"), used)) const char *malloc_conf =
     "narenas:1,oversize_threshold:0,dirty_decay_ms:2000,muzzy_decay_ms:0";
+}
