@@ -199,16 +199,24 @@ std::string readStateFile(const std::string &path)
     return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
-std::string CheckpointKeeper::save(int64_t step, const std::function<void(const std::string &dir)> &fill,
-                                   nlohmann::json state, const std::string &metric, double value,
-                                   bool isBest, int64_t saveTotalLimit)
+std::string CheckpointKeeper::save(int64_t step, Optimizer &optimizer, nlohmann::json state,
+                                   const std::function<void(const std::string &dir)> &extra,
+                                   const std::string &metric, double value, bool isBest,
+                                   int64_t saveTotalLimit)
 {
     const fs::path root = fs::path(m_ctx.outputDir) / "checkpoints";
     fs::create_directories(root);
     const std::string final = (root / (m_stage + "-step" + std::to_string(step))).string();
     {
         StagingDir staging(final, "trainer_state.json");
-        fill(staging.path());
+        saveTrainedWeights(m_ctx, staging.path());
+        optimizer.save(staging.path());
+        saveRngState(m_ctx, staging.path());
+        if (extra)
+            extra(staging.path());
+        state["stage"] = m_stage;
+        state["step"] = step;
+        state["seed"] = m_ctx.config.seed;
         state["best_path"] = isBest ? final : m_bestPath;
         state["best_step"] = isBest ? step : m_bestStep;
         writeStateFile((fs::path(staging.path()) / "trainer_state.json").string(), state.dump(2));

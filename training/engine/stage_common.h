@@ -5,6 +5,7 @@
 /// and small process probes.
 
 #include "training/engine/run_context.h"
+#include "training/optim/optimizer.h"
 
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
@@ -69,12 +70,13 @@ class CheckpointKeeper
 public:
     CheckpointKeeper(RunContext &ctx, std::string stage) : m_ctx(ctx), m_stage(std::move(stage)) {}
 
-    /// Writes checkpoint `step`: `fill(dir)` writes the trainer's files into the staging folder;
-    /// `state` becomes its trainer_state.json, with "best_path" and "best_step" added. Returns
-    /// the final path.
-    std::string save(int64_t step, const std::function<void(const std::string &dir)> &fill,
-                     nlohmann::json state, const std::string &metric, double value, bool isBest,
-                     int64_t saveTotalLimit);
+    /// Writes checkpoint `step`: what the fine-tuning type trains, `optimizer`'s state, the RNG
+    /// state, then `extra(dir)` (the trainer's own files, may be empty); `state` (the trainer's
+    /// resume fields) becomes its trainer_state.json with "stage", "step", "seed", "best_path" and
+    /// "best_step" added. Returns the final path.
+    std::string save(int64_t step, Optimizer &optimizer, nlohmann::json state,
+                     const std::function<void(const std::string &dir)> &extra,
+                     const std::string &metric, double value, bool isBest, int64_t saveTotalLimit);
     /// On resume: the best checkpoint named by a trainer_state.json that save() wrote.
     void restore(const nlohmann::json &state);
     /// Loads the best checkpoint's trained weights when it is not the current step (and still

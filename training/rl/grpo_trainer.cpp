@@ -568,21 +568,12 @@ std::vector<std::vector<double>> GrpoTrainer::referenceLogProbs(const std::vecto
 std::string GrpoTrainer::saveCheckpoint(const std::string &metric, double value, bool isBest)
 {
     auto &d = *m_impl;
-    nlohmann::json st = {{"stage", kStage},
-                         {"step", d.step},
-                         {"cursor", d.cursor},
+    nlohmann::json st = {{"cursor", d.cursor},
                          {"total_steps", d.total},
-                         {"best", std::isnan(d.best) ? nlohmann::json(nullptr) : nlohmann::json(d.best)},
-                         {"seed", d.ctx.config.seed}};
-    return d.checkpoints.save(
-        d.step,
-        [&d](const std::string &dir) {
-            saveTrainedWeights(d.ctx, dir);
-            d.optimizer->save(dir);
-            saveRngState(d.ctx, dir);
-            d.saveReference(dir);
-        },
-        std::move(st), metric, value, isBest, d.args().saveTotalLimit);
+                         {"best", std::isnan(d.best) ? nlohmann::json(nullptr) : nlohmann::json(d.best)}};
+    return d.checkpoints.save(d.step, *d.optimizer, std::move(st),
+                              [&d](const std::string &dir) { d.saveReference(dir); }, metric, value, isBest,
+                              d.args().saveTotalLimit);
 }
 
 StageResult GrpoTrainer::train()

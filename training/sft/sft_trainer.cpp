@@ -238,22 +238,13 @@ std::string SftTrainer::saveCheckpoint(const std::string &metric, double value, 
         d.optimizer->save({});
         return {};
     }
-    nlohmann::json st = {{"stage", kStage},
-                         {"step", d.step},
-                         {"cursor", d.cursor},
+    nlohmann::json st = {{"cursor", d.cursor},
                          {"total_steps", d.total},
                          {"best", std::isnan(d.best) ? nlohmann::json(nullptr) : nlohmann::json(d.best)},
                          {"bad_evals", d.badEvals},
-                         {"last_eval_loss", d.lastEvalLoss},
-                         {"seed", d.ctx.config.seed}};
-    return d.checkpoints.save(
-        d.step,
-        [&d](const std::string &dir) {
-            saveTrainedWeights(d.ctx, dir);
-            d.optimizer->save(dir);
-            saveRngState(d.ctx, dir);
-        },
-        std::move(st), metric, value, isBest, d.args().saveTotalLimit);
+                         {"last_eval_loss", d.lastEvalLoss}};
+    return d.checkpoints.save(d.step, *d.optimizer, std::move(st), {}, metric, value, isBest,
+                              d.args().saveTotalLimit);
 }
 
 StageResult SftTrainer::train()
