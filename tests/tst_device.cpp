@@ -7,11 +7,15 @@
 #include "training/engine/pipeline.h"
 #include "training/engine/run_context.h"
 
+#include "tests/run_fixtures.h"
+
 #include <QtTest/QtTest>
 
 #include <torch/cuda.h>
 
 using namespace genrec;
+using genrec::testing::makeData;
+using genrec::testing::series;
 
 namespace {
 
@@ -39,23 +43,6 @@ core::RunConfig tinyConfig(const std::string &dir, const std::string &out)
     t.evalSteps = 3;
     t.saveSteps = 0;
     return c;
-}
-
-std::string makeData(const QTemporaryDir &tmp)
-{
-    core::SynthOptions o;
-    o.users = 40;
-    o.items = 32;
-    core::writeSynthDataset(tmp.path().toStdString() + "/data", o);
-    return tmp.path().toStdString();
-}
-
-std::vector<double> series(core::RunStore &store, int64_t run, const std::string &key)
-{
-    std::vector<double> v;
-    for (const auto &p : store.metricSeries(run, key))
-        v.push_back(p.value);
-    return v;
 }
 
 } // namespace

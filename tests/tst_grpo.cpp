@@ -10,6 +10,8 @@
 #include "training/rl/grpo_trainer.h"
 #include "training/rl/rewards.h"
 
+#include "tests/run_fixtures.h"
+
 #include <QtTest/QtTest>
 
 #include <nlohmann/json.hpp>
@@ -19,17 +21,10 @@
 #include <map>
 
 using namespace genrec;
+using genrec::testing::makeData;
+using genrec::testing::series;
 
 namespace {
-
-std::string makeData(const QTemporaryDir &tmp, int64_t users = 40, int64_t items = 32)
-{
-    core::SynthOptions o;
-    o.users = users;
-    o.items = items;
-    core::writeSynthDataset(tmp.path().toStdString() + "/data", o);
-    return tmp.path().toStdString();
-}
 
 core::RunConfig rlConfig(const std::string &dir, int64_t maxSteps)
 {
@@ -79,14 +74,6 @@ struct Harness
         train::setupRunContext(ctx);
     }
 };
-
-std::vector<double> series(core::RunStore &store, int64_t run, const std::string &key)
-{
-    std::vector<double> v;
-    for (const auto &p : store.metricSeries(run, key))
-        v.push_back(p.value);
-    return v;
-}
 
 double meanOf(const std::vector<double> &v, size_t from, size_t to)
 {

@@ -11,6 +11,8 @@
 #include "training/sft/sft_data.h"
 #include "training/sft/sft_trainer.h"
 
+#include "tests/run_fixtures.h"
+
 #include <QtTest/QtTest>
 
 #include <set>
@@ -18,6 +20,8 @@
 #include <filesystem>
 
 using namespace genrec;
+using genrec::testing::makeData;
+using genrec::testing::series;
 
 namespace {
 
@@ -68,23 +72,6 @@ core::RunConfig tinyConfig(const std::string &dir, int64_t maxSteps)
     t.saveSteps = 10;
     t.saveTotalLimit = 2;
     return c;
-}
-
-std::string makeData(const QTemporaryDir &tmp)
-{
-    core::SynthOptions o;
-    o.users = 40;
-    o.items = 32;
-    core::writeSynthDataset(tmp.path().toStdString() + "/data", o);
-    return tmp.path().toStdString();
-}
-
-std::vector<double> series(core::RunStore &store, int64_t run, const std::string &key)
-{
-    std::vector<double> v;
-    for (const auto &p : store.metricSeries(run, key))
-        v.push_back(p.value);
-    return v;
 }
 
 } // namespace
